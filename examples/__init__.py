@@ -1,0 +1,1 @@
+"""Example stacks that app.py synthesizes; each module is one deployable pattern."""

@@ -1,0 +1,43 @@
+"""Test-wide guards: fake AWS credentials, no real AWS call, no stray cache writes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+_FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-2",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _fake_aws_credentials() -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in [*_FAKE_AWS_ENV, "AWS_PROFILE", "CAPBLOCK_LOOKUPS"]}
+    os.environ.update(_FAKE_AWS_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("CAPBLOCK_LOOKUPS", None)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that no Stubber answered fails loudly instead of reaching AWS."""
+    import botocore.endpoint
+
+    def refuse(self: object, operation_model: object, request_dict: object) -> None:
+        raise AssertionError(f"test tried to call AWS: {operation_model}")
+
+    monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", refuse)
