@@ -21,8 +21,7 @@ def parse_utc(value: str, *, what: str) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise CapacityBlockError(
-            f"{what} {value!r} is not an ISO 8601 timestamp; "
-            "write it like '2027-03-01T11:30:00Z'."
+            f"{what} {value!r} is not an ISO 8601 timestamp; write it like '2027-03-01T11:30:00Z'."
         ) from None
     if parsed.tzinfo is None:
         raise CapacityBlockError(

@@ -15,11 +15,11 @@ from ._time import format_utc, parse_utc
 from .errors import CapacityBlockError
 
 __all__ = [
-    "BlockPhase",
-    "CapacityBlock",
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
+    "BlockPhase",
+    "CapacityBlock",
 ]
 
 EC2_RECLAIM_LEAD = timedelta(minutes=30)
@@ -77,7 +77,10 @@ class CapacityBlock:
     end: datetime
     """When the reservation ends, in UTC. EC2 starts reclaiming instances before this."""
     availability_zone_id: str | None = None
-    """The zone ID (for example ``use2-az1``), stable across accounts. Unknown when built by hand."""
+    """The zone ID (for example ``use2-az1``), the same in every account.
+
+    Unknown (None) when the block is built by hand.
+    """
     ultraserver_type: str | None = None
     """The UltraServer type (for example ``u-p6e-gb200x72``) for an UltraServer block.
 
@@ -165,7 +168,10 @@ class CapacityBlock:
 
     @property
     def reclaim_lead(self) -> timedelta:
-        """How long before the end EC2 starts terminating instances: 30 minutes, 60 for UltraServers."""
+        """How long before the end EC2 starts terminating instances.
+
+        30 minutes for instance blocks, 60 for UltraServer blocks.
+        """
         return EC2_RECLAIM_LEAD_ULTRASERVER if self.is_ultraserver else EC2_RECLAIM_LEAD
 
     @property
@@ -184,7 +190,7 @@ class CapacityBlock:
 
     @property
     def eks_managed_scale_down(self) -> datetime:
-        """When EKS's own scheduled action scales a managed node group to zero (40 minutes before the end)."""
+        """When EKS's own action scales a managed node group to zero: 40 minutes before the end."""
         return self.end - EKS_MANAGED_SCALE_DOWN_LEAD
 
     @property
@@ -196,7 +202,8 @@ class CapacityBlock:
         """Which phase of the block ``moment`` (timezone-aware) falls in."""
         if moment.tzinfo is None:
             raise CapacityBlockError(
-                f"phase_at() got the naive datetime {moment.isoformat()}; pass a timezone-aware one."
+                f"phase_at() got the naive datetime {moment.isoformat()}; "
+                "pass a timezone-aware one."
             )
         if moment < self.start:
             return BlockPhase.SCHEDULED

@@ -19,7 +19,9 @@ class CapacityBlockError(ValueError):
     """
 
     def __init__(self, problems: str | Sequence[str], *, subject: str | None = None) -> None:
-        self.problems: tuple[str, ...] = (problems,) if isinstance(problems, str) else tuple(problems)
+        self.problems: tuple[str, ...] = (
+            (problems,) if isinstance(problems, str) else tuple(problems)
+        )
         self.subject = subject
         super().__init__(self._render())
 

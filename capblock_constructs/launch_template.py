@@ -13,9 +13,9 @@ from ._problems import Problems
 from .capacity_block import CapacityBlock
 
 __all__ = [
+    "RESERVATION_TAG_KEY",
     "CapacityBlockLaunchTemplate",
     "NetworkInterface",
-    "RESERVATION_TAG_KEY",
     "RootVolume",
 ]
 
@@ -33,7 +33,10 @@ class RootVolume:
     size_gib: int = 200
     """Size in GiB. Defaults to 200 GiB, room for CUDA or Neuron container images."""
     device_name: str = "/dev/xvda"
-    """Device name of the AMI's root volume. Defaults to ``/dev/xvda`` (Amazon Linux 2023, Bottlerocket)."""
+    """Device name of the AMI's root volume.
+
+    Defaults to ``/dev/xvda``, the root device of Amazon Linux 2023 and Bottlerocket AMIs.
+    """
     volume_type: str = "gp3"
     """EBS volume type. Defaults to gp3."""
     iops: int | None = None
@@ -144,7 +147,9 @@ class CapacityBlockLaunchTemplate(Construct):
                 ec2.CfnLaunchTemplate.NetworkInterfaceProperty(
                     network_card_index=nic.network_card_index,
                     device_index=nic.device_index,
-                    interface_type=None if nic.interface_type == "interface" else nic.interface_type,
+                    interface_type=None
+                    if nic.interface_type == "interface"
+                    else nic.interface_type,
                     groups=groups,
                     delete_on_termination=True,
                 )
@@ -232,7 +237,11 @@ def _validate(
     hop_limit: int,
 ) -> None:
     problems = Problems(path)
-    if image_id is not None and not Token.is_unresolved(image_id) and not image_id.startswith("ami-"):
+    if (
+        image_id is not None
+        and not Token.is_unresolved(image_id)
+        and not image_id.startswith("ami-")
+    ):
         problems.add(f"image_id {image_id!r} is not an AMI ID; pass an 'ami-...' ID.")
     if isinstance(hop_limit, bool) or not isinstance(hop_limit, int) or not 1 <= hop_limit <= 64:
         problems.add(

@@ -20,7 +20,9 @@ _FAKE_AWS_ENV = {
 
 @pytest.fixture(autouse=True, scope="session")
 def _fake_aws_credentials() -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in [*_FAKE_AWS_ENV, "AWS_PROFILE", "CAPBLOCK_LOOKUPS"]}
+    saved = {
+        key: os.environ.get(key) for key in [*_FAKE_AWS_ENV, "AWS_PROFILE", "CAPBLOCK_LOOKUPS"]
+    }
     os.environ.update(_FAKE_AWS_ENV)
     os.environ.pop("AWS_PROFILE", None)
     os.environ.pop("CAPBLOCK_LOOKUPS", None)

@@ -39,8 +39,12 @@ def block(**overrides: Any) -> CapacityBlock:
     return CapacityBlock(**fields)
 
 
-def make_app(*, now: str | None = BEFORE_START, context: dict[str, Any] | None = None,
-             validation: bool = False) -> App:
+def make_app(
+    *,
+    now: str | None = BEFORE_START,
+    context: dict[str, Any] | None = None,
+    validation: bool = False,
+) -> App:
     """An App with analytics off, the clock pinned and (by default) no built-in validation.
 
     The CDK's built-in template validation costs about 1.5 s per synth; the

@@ -1,0 +1,160 @@
+"""The example app as users get it: every stack synthesized once, linted, nag-checked, snapshotted.
+
+To update the snapshots after an intended change:
+    .venv/bin/python -m pytest tests/test_example_app.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Validations
+from aws_cdk.cx_api import CloudAssembly
+from cdk_nag import AwsSolutionsChecks
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
+
+from app import build_app
+from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, EXAMPLE_RESERVATION_ID
+from tests.support import cfn_lint_errors
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED_NOW = "2026-11-26T00:00:00Z"
+RESERVATION_KEY = (
+    f"capblock-constructs:capacity-block:account={EXAMPLE_ACCOUNT}:region={EXAMPLE_REGION}"
+    f":capacityReservationId={EXAMPLE_RESERVATION_ID}"
+)
+
+
+def _app_context() -> dict[str, Any]:
+    """What the CDK CLI would pass: cdk.json's context, then cdk.context.json."""
+    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
+    context["capblock-constructs:now"] = PINNED_NOW
+    return context
+
+
+@pytest.fixture(scope="module")
+def nag_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="module")
+def assembly(nag_outdir: Path) -> CloudAssembly:
+    """The example app synthesized once, with cdk-nag's AwsSolutions pack as a validation plugin.
+
+    The CDK's built-in template validation stays on, as under 'cdk synth'.
+    """
+    app = build_app(App(context=_app_context(), analytics_reporting=False, outdir=str(nag_outdir)))
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    try:
+        return app.synth()
+    except RuntimeError as failure:
+        report = nag_outdir / "validation-report.json"
+        details = report.read_text() if report.exists() else ""
+        pytest.fail(f"validation failed: {failure}\n{details}")
+
+
+@pytest.fixture(scope="module")
+def templates(assembly: CloudAssembly) -> dict[str, dict[str, Any]]:
+    return {stack.stack_name: stack.template for stack in assembly.stacks}
+
+
+def _normalized(template: dict[str, Any]) -> dict[str, Any]:
+    """Drop what may differ between machines or CDK patch releases without changing behaviour."""
+    text = json.dumps(template, sort_keys=True)
+    text = re.sub(r'"[0-9a-f]{64}\.(zip|json)"', '"<asset>"', text)
+    body: dict[str, Any] = json.loads(text)
+    body.get("Parameters", {}).pop("BootstrapVersion", None)
+    body.get("Rules", {}).pop("CheckBootstrapVersion", None)
+    return body
+
+
+def test_the_example_reservation_is_committed() -> None:
+    cached = json.loads((ROOT / "cdk.context.json").read_text())[RESERVATION_KEY]
+    assert cached["instanceType"] == "p5.48xlarge"
+    # The example must keep synthesizing for years: its block lies far ahead.
+    assert cached["startDate"] >= "2030-01-01"
+
+
+def test_every_stack_passes_cfn_lint(templates: dict[str, dict[str, Any]]) -> None:
+    assert templates, "the example app produced no stacks"
+    for name, template in templates.items():
+        assert cfn_lint_errors(template) == [], name
+
+
+def test_cdk_nag_and_builtin_validation_report_nothing(
+    assembly: CloudAssembly, nag_outdir: Path
+) -> None:
+    # Errors already fail synthesis in the fixture; warnings must be zero as well.
+    report = json.loads((nag_outdir / "validation-report.json").read_text())
+    violations = [
+        (plugin["pluginName"], violation["ruleName"], violation["severity"])
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+    ]
+    assert violations == []
+
+
+def test_launch_template_example_uses_the_reservation(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    resources = templates["CapblockLaunchTemplate"]["Resources"]
+    (template,) = [r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
+    data = template["Properties"]["LaunchTemplateData"]
+    assert data["InstanceType"] == "p5.48xlarge"
+    assert data["InstanceMarketOptions"] == {"MarketType": "capacity-block"}
+    target = data["CapacityReservationSpecification"]["CapacityReservationTarget"]
+    assert target == {"CapacityReservationId": EXAMPLE_RESERVATION_ID}
+
+
+def test_synthesis_is_deterministic(templates: dict[str, dict[str, Any]]) -> None:
+    again = build_app(App(context=_app_context(), analytics_reporting=False)).synth()
+    assert {s.stack_name: s.template for s in again.stacks} == templates
+
+
+def test_templates_match_snapshots(
+    templates: dict[str, dict[str, Any]], snapshot: SnapshotAssertion
+) -> None:
+    for name in sorted(templates):
+        assert _normalized(templates[name]) == snapshot(
+            name=name, extension_class=JSONSnapshotExtension
+        )
+
+
+def test_pinned_cdk_cli_synthesizes_the_app_offline(tmp_path: Path) -> None:
+    cli = ROOT / "node_modules" / ".bin" / "cdk"
+    assert cli.exists(), "the pinned CDK CLI is missing: run 'make test', which installs it"
+    env = {
+        **os.environ,
+        "CAPBLOCK_LOOKUPS": "off",
+        "CDK_DISABLE_VERSION_CHECK": "true",
+        "CDK_DISABLE_CLI_TELEMETRY": "true",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = subprocess.run(
+        [str(cli), "synth", "--quiet", "--no-notices", "--output", str(tmp_path / "out")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "out" / "CapblockLaunchTemplate.template.json").read_text())
+    data = next(
+        r["Properties"]["LaunchTemplateData"]
+        for r in written["Resources"].values()
+        if r["Type"] == "AWS::EC2::LaunchTemplate"
+    )
+    assert data["CapacityReservationSpecification"]["CapacityReservationTarget"] == {
+        "CapacityReservationId": EXAMPLE_RESERVATION_ID
+    }
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,52 @@
+"""The deterministic clock and the timestamp format scheduled actions accept."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from aws_cdk import App
+
+from capblock_constructs import CapacityBlockError
+from capblock_constructs._time import format_utc, now, parse_utc
+
+
+def test_pinned_now_is_read_from_context() -> None:
+    app = App(context={"capblock-constructs:now": "2027-02-20T09:00:00Z"})
+    assert now(app) == datetime(2027, 2, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def test_pinned_now_with_offset_is_converted_to_utc() -> None:
+    app = App(context={"capblock-constructs:now": "2027-02-20T18:00:00+09:00"})
+    assert now(app) == datetime(2027, 2, 20, 9, 0, tzinfo=timezone.utc)
+
+
+def test_unpinned_now_is_the_clock() -> None:
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    assert before <= now(App()) <= datetime.now(timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("pinned", "expected"),
+    [
+        ("2027-02-20T09:00:00", "has no UTC offset"),
+        ("next tuesday", "is not an ISO 8601 timestamp"),
+        (1700000000, "set it to an ISO 8601 UTC timestamp string"),
+    ],
+)
+def test_bad_pinned_now_is_a_clear_error(pinned: object, expected: str) -> None:
+    app = App(context={"capblock-constructs:now": pinned})
+    with pytest.raises(CapacityBlockError, match=expected):
+        now(app)
+
+
+def test_format_is_the_scheduled_action_format() -> None:
+    # AWS::AutoScaling::ScheduledAction StartTime: "YYYY-MM-DDThh:mm:ssZ format in UTC/GMT only".
+    moment = datetime(2027, 3, 1, 20, 30, 15, 123000, tzinfo=timezone(timedelta(hours=9)))
+    assert format_utc(moment) == "2027-03-01T11:30:15Z"
+
+
+def test_parse_accepts_z_suffix() -> None:
+    assert parse_utc("2027-03-01T11:30:00Z", what="t") == datetime(
+        2027, 3, 1, 11, 30, tzinfo=timezone.utc
+    )
