@@ -9,17 +9,18 @@ and only then AWS; a fresh value is merged into cdk.context.json atomically.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-from aws_cdk import Stack, Token
-from constructs import Construct
+from typing import TYPE_CHECKING, Any
 
 from .errors import CapacityBlockError
+
+if TYPE_CHECKING:
+    from constructs import Construct
 
 KEY_PREFIX = "capblock-constructs"
 LOOKUPS_CONTEXT_KEY = "capblock-constructs:lookups"
@@ -45,7 +46,20 @@ def context_key(kind: str, fields: Sequence[tuple[str, str]]) -> str:
 
 def stack_environment(scope: Construct, *, what: str) -> tuple[str, str]:
     """The account and region of the stack holding ``scope``, or a clear error."""
-    stack = Stack.of(scope)
+    # Imported here so that the `capblock` command does not start jsii for it.
+    from aws_cdk import Stack, Token
+
+    stack: Stack | None = None
+    # jsii surfaces the CDK's "no Stack found" as a RuntimeError with a JS stack;
+    # it is replaced by the error below, raised outside any except block.
+    with contextlib.suppress(RuntimeError):
+        stack = Stack.of(scope)
+    if stack is None:
+        raise CapacityBlockError(
+            f"{what} needs a construct inside a Stack that names its account and region, but "
+            f"{scope.node.path or 'the App'!r} is not inside a Stack. Pass a construct from a "
+            "stack created with env=Environment(account='123456789012', region='us-east-2').",
+        )
     account, region = stack.account, stack.region
     if Token.is_unresolved(account) or Token.is_unresolved(region):
         raise CapacityBlockError(
@@ -83,12 +97,16 @@ def read_context_file(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text) if text.strip() else {}
     except json.JSONDecodeError as exc:
-        raise CapacityBlockError(
-            f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); fix or delete it.",
-        ) from None
-    if not isinstance(data, dict):
-        raise CapacityBlockError(f"{path} must hold a JSON object; fix or delete it.")
-    return data
+        problem = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    else:
+        if isinstance(data, dict):
+            return data
+        problem = f"it holds a JSON {type(data).__name__}, not an object"
+    # Raised outside the except block so that no JSONDecodeError is chained.
+    raise CapacityBlockError(
+        f"the CDK context cache {path} cannot be read: {problem}. Fix the file (it must be "
+        "one JSON object), or delete it and let the lookups fill it again.",
+    ) from None
 
 
 def write_context_value(key: str, value: Any, path: Path | None = None) -> Path:
@@ -101,6 +119,8 @@ def write_context_value(key: str, value: Any, path: Path | None = None) -> Path:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
         if target.exists():
             os.chmod(temporary, target.stat().st_mode & 0o777)
         else:

@@ -50,4 +50,9 @@ def now(scope: Construct) -> datetime:
 
 def format_utc(moment: datetime) -> str:
     """Format as ``YYYY-MM-DDThh:mm:ssZ``, the only form scheduled actions accept."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        # astimezone() would read a naive value as host-local time and shift it.
+        raise CapacityBlockError(
+            f"{moment.isoformat()} is a naive datetime; pass tzinfo=timezone.utc."
+        )
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -253,7 +253,20 @@ def _validate(
             f"root_volume.volume_type {root_volume.volume_type!r} is not one of "
             f"{', '.join(_VOLUME_TYPES)}."
         )
-    if not isinstance(root_volume.size_gib, int) or not 1 <= root_volume.size_gib <= 65536:
+    if root_volume.volume_type in ("io1", "io2") and root_volume.iops is None:
+        problems.add(
+            f"root_volume.volume_type {root_volume.volume_type!r} needs iops; set "
+            "root_volume.iops (for example 3000)."
+        )
+    if root_volume.iops is not None and root_volume.volume_type == "gp2":
+        problems.add(
+            "root_volume.iops is set but gp2 takes no IOPS; use gp3, io1 or io2, or drop iops."
+        )
+    if (
+        isinstance(root_volume.size_gib, bool)
+        or not isinstance(root_volume.size_gib, int)
+        or not 1 <= root_volume.size_gib <= 65536
+    ):
         problems.add(
             f"root_volume.size_gib {root_volume.size_gib!r} must be a whole number of GiB "
             "between 1 and 65536."

@@ -198,6 +198,9 @@ def test_user_data_is_base64_in_the_template_shape(custom_data: dict[str, Any]) 
             {"root_volume": RootVolume(volume_type="io2", iops=9000, throughput_mibps=500)},
             "only gp3 takes a throughput",
         ),
+        ({"root_volume": RootVolume(size_gib=True)}, "size_gib True must be a whole number"),
+        ({"root_volume": RootVolume(volume_type="io2")}, "'io2' needs iops"),
+        ({"root_volume": RootVolume(volume_type="gp2", iops=3000)}, "gp2 takes no IOPS"),
         (
             {"network_interfaces": [NetworkInterface(interface_type="efa-only")]},
             "cannot sit on network card 0",

@@ -50,3 +50,9 @@ def test_parse_accepts_z_suffix() -> None:
     assert parse_utc("2027-03-01T11:30:00Z", what="t") == datetime(
         2027, 3, 1, 11, 30, tzinfo=timezone.utc
     )
+
+
+def test_format_refuses_naive_datetimes() -> None:
+    # A naive value would be read as host-local time and silently shifted.
+    with pytest.raises(CapacityBlockError, match="naive datetime"):
+        format_utc(datetime(2027, 3, 1, 11, 30))
