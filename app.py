@@ -5,14 +5,25 @@ from aws_cdk import App
 
 from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
 from examples.launch_template import LaunchTemplateExampleStack
+from examples.managed_node_group import ManagedNodeGroupExampleStack
 
 
 def build_app(app: App | None = None) -> App:
-    """Add every example stack to ``app`` (a new App by default) and return it."""
+    """Add every example stack to ``app`` (a new App by default) and return it.
+
+    Stack names are part of the example's contract: renaming one makes
+    'cdk deploy' create a new stack beside the old one.
+    """
     app = app or App()
     LaunchTemplateExampleStack(
         app,
         "CapblockLaunchTemplate",
+        env=EXAMPLE_ENV,
+        capacity_reservation_id=EXAMPLE_RESERVATION_ID,
+    )
+    ManagedNodeGroupExampleStack(
+        app,
+        "CapblockManagedNodeGroup",
         env=EXAMPLE_ENV,
         capacity_reservation_id=EXAMPLE_RESERVATION_ID,
     )

@@ -83,6 +83,12 @@ def test_the_example_reservation_is_committed() -> None:
     assert cached["startDate"] >= "2030-01-01"
 
 
+def test_no_context_lookup_is_left_for_the_cli(assembly: CloudAssembly) -> None:
+    # A missing key makes 'cdk synth' call AWS, which the offline example must never need.
+    manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
+    assert [entry["key"] for entry in manifest.get("missing", [])] == []
+
+
 def test_every_stack_passes_cfn_lint(templates: dict[str, dict[str, Any]]) -> None:
     assert templates, "the example app produced no stacks"
     for name, template in templates.items():
