@@ -6,6 +6,7 @@ from aws_cdk import App
 from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
 from examples.launch_template import LaunchTemplateExampleStack
 from examples.managed_node_group import ManagedNodeGroupExampleStack
+from examples.self_managed_node_group import SelfManagedNodeGroupExampleStack
 
 
 def build_app(app: App | None = None) -> App:
@@ -24,6 +25,12 @@ def build_app(app: App | None = None) -> App:
     ManagedNodeGroupExampleStack(
         app,
         "CapblockManagedNodeGroup",
+        env=EXAMPLE_ENV,
+        capacity_reservation_id=EXAMPLE_RESERVATION_ID,
+    )
+    SelfManagedNodeGroupExampleStack(
+        app,
+        "CapblockSelfManagedNodeGroup",
         env=EXAMPLE_ENV,
         capacity_reservation_id=EXAMPLE_RESERVATION_ID,
     )

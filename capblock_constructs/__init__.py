@@ -1,5 +1,7 @@
 """AWS CDK constructs for Amazon EKS nodes on EC2 Capacity Blocks for ML."""
 
+from ._node_labels import BLOCK_END_LABEL, RESERVATION_LABEL
+from .ami import AmiResolution, EksOptimizedAmi
 from .capacity_block import (
     EC2_RECLAIM_LEAD,
     EC2_RECLAIM_LEAD_ULTRASERVER,
@@ -16,32 +18,52 @@ from .launch_template import (
     NetworkInterface,
     RootVolume,
 )
-from .managed_node_group import (
-    BLOCK_END_LABEL,
-    RESERVATION_LABEL,
-    CapacityBlockManagedNodeGroup,
-    NodeTaint,
+from .managed_node_group import CapacityBlockManagedNodeGroup
+from .self_managed_node_group import (
+    DEFAULT_SCHEDULE_SAFETY_MARGIN,
+    CapacityBlockSelfManagedNodeGroup,
+    SchedulePlan,
+    plan_schedule,
+)
+from .taints import TAINT_EFFECTS, NodeTaint, accelerator_taints
+from .termination import (
+    NTH_CHART_REPOSITORY,
+    NTH_CHART_VERSION,
+    NTH_MANAGED_TAG,
+    NodeTerminationHandlerQueue,
 )
 
 __all__ = [
     "BLOCK_END_LABEL",
+    "DEFAULT_SCHEDULE_SAFETY_MARGIN",
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
+    "NTH_CHART_REPOSITORY",
+    "NTH_CHART_VERSION",
+    "NTH_MANAGED_TAG",
     "RESERVATION_LABEL",
     "RESERVATION_TAG_KEY",
+    "TAINT_EFFECTS",
+    "AmiResolution",
     "BlockPhase",
     "CapacityBlock",
     "CapacityBlockError",
     "CapacityBlockLaunchTemplate",
     "CapacityBlockManagedNodeGroup",
+    "CapacityBlockSelfManagedNodeGroup",
     "EfaSecurityGroup",
+    "EksOptimizedAmi",
     "InstanceTypeInfo",
     "NetworkInterface",
     "NodeTaint",
+    "NodeTerminationHandlerQueue",
     "RootVolume",
+    "SchedulePlan",
+    "accelerator_taints",
     "efa_network_interfaces",
     "eks_ami_type",
     "instance_type_info",
     "known_instance_types",
+    "plan_schedule",
 ]

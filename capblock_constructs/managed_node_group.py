@@ -35,13 +35,11 @@ behind CloudFormation's back.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Protocol, cast
 
-from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Token, Validations
+from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_v1
 from aws_cdk import aws_iam as iam
@@ -49,6 +47,7 @@ from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
 from . import _time
+from ._node_labels import merge_labels, validate_labels_and_taints
 from ._problems import Problems
 from ._subnets import select_block_subnets
 from .capacity_block import CapacityBlock
@@ -56,18 +55,9 @@ from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
 from .instance_types import instance_type_info
 from .launch_template import CapacityBlockLaunchTemplate, NetworkInterface, RootVolume
+from .taints import NodeTaint, accelerator_taints
 
-__all__ = [
-    "BLOCK_END_LABEL",
-    "RESERVATION_LABEL",
-    "CapacityBlockManagedNodeGroup",
-    "NodeTaint",
-]
-
-RESERVATION_LABEL = "capblock-constructs/capacity-reservation-id"
-"""Node label carrying the Capacity Block's reservation ID."""
-BLOCK_END_LABEL = "capblock-constructs/capacity-block-end"
-"""Node label carrying the block's end in ISO 8601 basic form, e.g. ``20270315T113000Z``."""
+__all__ = ["CapacityBlockManagedNodeGroup"]
 
 NODE_ROLE_MANAGED_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -103,8 +93,6 @@ _AMI_TYPES = frozenset(
         "AL2023_ARM_64_NVIDIA",
     }
 )
-_TAINT_EFFECTS = ("NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE")
-_LABEL_VALUE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
 _SCHEDULER_RETRY_ATTEMPTS = 10
 _SCHEDULER_MAX_EVENT_AGE = Duration.hours(1)
@@ -113,18 +101,6 @@ _SCHEDULER_MAX_EVENT_AGE = Duration.hours(1)
 class _HasClusterName(Protocol):
     @property
     def cluster_name(self) -> str: ...
-
-
-@dataclass(frozen=True, kw_only=True)
-class NodeTaint:
-    """A Kubernetes taint EKS puts on every node of the group."""
-
-    key: str
-    """The taint key, for example ``nvidia.com/gpu``."""
-    value: str | None = None
-    """The taint value. Defaults to none."""
-    effect: Literal["NO_SCHEDULE", "NO_EXECUTE", "PREFER_NO_SCHEDULE"] = "NO_SCHEDULE"
-    """The EKS taint effect. Defaults to ``NO_SCHEDULE``."""
 
 
 class CapacityBlockManagedNodeGroup(Construct):
@@ -235,7 +211,6 @@ class CapacityBlockManagedNodeGroup(Construct):
         super().__init__(scope, id)
         block = capacity_block
         problems = Problems(self.node.path)
-        info = instance_type_info(block.instance_type)
         margin = schedule_safety_margin or Duration.minutes(15)
 
         if instance_types is not None:
@@ -252,20 +227,13 @@ class CapacityBlockManagedNodeGroup(Construct):
 
         resolved_ami_type = _check_ami_type(problems, block, ami_type, image_id)
         size_max, size_target = _check_sizes(problems, block, max_size, desired_size)
-        chosen_taints = _check_taints(
-            problems, taints, _default_taints(info.accelerator if info else None, ami_type)
+        chosen_taints = (
+            accelerator_taints(block.instance_type, ami_type=ami_type)
+            if taints is None
+            else list(taints)
         )
-        own_labels = {
-            RESERVATION_LABEL: block.capacity_reservation_id,
-            BLOCK_END_LABEL: block.end.strftime("%Y%m%dT%H%M%SZ"),
-        }
-        for key in sorted(set(labels or {}) & set(own_labels)):
-            problems.add(
-                f"label {key!r} is set by the construct to identify the Capacity Block; "
-                "remove it from labels."
-            )
-        all_labels = {**(labels or {}), **own_labels}
-        _check_labels(problems, all_labels)
+        all_labels = merge_labels(block, labels, problems)
+        validate_labels_and_taints(all_labels, chosen_taints, problems)
 
         interfaces: list[NetworkInterface] | None = None
         if efa:
@@ -401,7 +369,7 @@ class CapacityBlockManagedNodeGroup(Construct):
             ),
             labels=all_labels,
             taints=[
-                eks_v1.CfnNodegroup.TaintProperty(key=t.key, value=t.value, effect=t.effect)
+                eks_v1.CfnNodegroup.TaintProperty(key=t.key, value=t.value, effect=t.eks_effect)
                 for t in chosen_taints
             ]
             or None,
@@ -591,46 +559,6 @@ def _check_sizes(
         )
         target = size_max
     return size_max, target
-
-
-def _default_taints(accelerator: str | None, ami_type: str | None) -> list[NodeTaint]:
-    if accelerator is None and ami_type is not None:
-        if "NVIDIA" in ami_type:
-            accelerator = "nvidia"
-        elif "NEURON" in ami_type:
-            accelerator = "neuron"
-    if accelerator == "nvidia":
-        return [NodeTaint(key="nvidia.com/gpu", effect="NO_SCHEDULE")]
-    if accelerator == "neuron":
-        return [NodeTaint(key="aws.amazon.com/neuron", effect="NO_SCHEDULE")]
-    return []
-
-
-def _check_taints(
-    problems: Problems, taints: Sequence[NodeTaint] | None, default: list[NodeTaint]
-) -> list[NodeTaint]:
-    chosen = default if taints is None else list(taints)
-    for taint in chosen:
-        if not taint.key:
-            problems.add("a taint has an empty key; give every taint a key.")
-        if taint.effect not in _TAINT_EFFECTS:
-            problems.add(
-                f"taint {taint.key!r} has effect {taint.effect!r}; use one of "
-                f"{', '.join(_TAINT_EFFECTS)}."
-            )
-    return chosen
-
-
-def _check_labels(problems: Problems, labels: Mapping[str, str]) -> None:
-    for key, value in labels.items():
-        if Token.is_unresolved(value):
-            continue
-        if not _LABEL_VALUE.match(value):
-            problems.add(
-                f"label {key!r} has value {value!r}; Kubernetes label values are at most 63 "
-                "characters of A-Z, a-z, 0-9, '.', '_' and '-', starting and ending with a "
-                "letter or digit."
-            )
 
 
 def _render_user_data(user_data: str | ec2.UserData | None, *, custom_ami: bool) -> str | None:

@@ -30,15 +30,18 @@ from constructs import Construct
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from capblock_constructs import CapacityBlockError, RootVolume
+from capblock_constructs import (
+    BLOCK_END_LABEL,
+    RESERVATION_LABEL,
+    CapacityBlockError,
+    NodeTaint,
+    RootVolume,
+)
 from capblock_constructs import efa as efa_module
 from capblock_constructs._time import format_utc
 from capblock_constructs.instance_types import InstanceTypeInfo
 from capblock_constructs.managed_node_group import (
-    BLOCK_END_LABEL,
-    RESERVATION_LABEL,
     CapacityBlockManagedNodeGroup,
-    NodeTaint,
     _render_user_data,
 )
 from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
@@ -710,10 +713,10 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
         ),
         ({"efa": True}, r"no known cluster_security_group_id, so pass cluster_security_group_id"),
         (
-            {"taints": [NodeTaint(key="x", effect="NOPE")]},  # type: ignore[arg-type]
-            r"taint 'x' has effect 'NOPE'; use one of NO_SCHEDULE",
+            {"taints": [NodeTaint(key="x", effect="NOPE")]},
+            r"taint 'x' has the effect 'NOPE'; use one of NoSchedule, PreferNoSchedule, NoExecute",
         ),
-        ({"labels": {"team": "a b"}}, r"label 'team' has value 'a b'"),
+        ({"labels": {"team": "a b"}}, r"label 'team' has the value 'a b'"),
         (
             {"labels": {RESERVATION_LABEL: "cr-00000000"}},
             r"is set by the construct to identify the Capacity Block; remove it from labels",

@@ -1,0 +1,401 @@
+"""The ``capblock`` command: look Capacity Blocks up and fill the CDK context cache.
+
+``capblock lookup cr-...`` writes the same cache entry that
+``CapacityBlock.from_lookup`` reads, so that synthesis (in CI, or with
+``CAPBLOCK_LOOKUPS=off``) needs no AWS credentials. Standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import _reservation_lookup
+from ._context_cache import (
+    CONTEXT_FILE_NAME,
+    KEY_PREFIX,
+    context_file,
+    read_context_file,
+    write_context_value,
+)
+from .capacity_block import CapacityBlock
+from .errors import CapacityBlockError
+from .timeline import format_facts, format_timeline
+
+__all__ = ["build_parser", "main"]
+
+EXIT_ERROR = 2
+"""Exit code for every error the command reports (as argparse uses for usage errors)."""
+
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]+$")
+
+_LOOKUP_DESCRIPTION = """\
+Look a Capacity Block reservation up in EC2, write its cache entry into
+./cdk.context.json (the key CapacityBlock.from_lookup reads) and print the
+block's facts and UTC timeline. Commit cdk.context.json so that synthesis
+needs no AWS credentials.
+"""
+
+_LOOKUP_EPILOG = """\
+The cache key is
+  capblock-constructs:capacity-block:account=<account>:region=<region>:capacityReservationId=<id>
+where <account> is the account of the STACK that uses the block. By default it is
+the reservation's owner (OwnerId). If the block is shared with your stack's
+account from another account, pass --account <stack account>, or synthesis will
+not find the entry.
+
+Without --refresh an existing entry is shown and EC2 is not called. After you
+extend a Capacity Block (same ID, new end date), run again with --refresh to
+replace the entry, then synthesize and deploy so the schedules follow the new end.
+"""
+
+_CLUSTER_DESCRIPTION = """\
+Describe an EKS cluster (eks:DescribeCluster) and write what self-managed nodes
+need to join it into ./cdk.context.json, under
+  capblock-constructs:eks-cluster:account=<account>:region=<region>:clusterName=<name>
+Without --refresh an existing entry is shown and AWS is not called. Refresh
+after a Kubernetes upgrade or a change of authentication mode.
+"""
+_CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("capblock-constructs")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``capblock`` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="capblock",
+        description="Tools for capblock-constructs: EC2 Capacity Blocks for ML on Amazon EKS.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    lookup = commands.add_parser(
+        "lookup",
+        help="look a Capacity Block up and write its entry into ./cdk.context.json",
+        description=_LOOKUP_DESCRIPTION,
+        epilog=_LOOKUP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    lookup.add_argument(
+        "capacity_reservation_id",
+        metavar="CAPACITY_RESERVATION_ID",
+        help="the block's reservation ID, for example cr-0123456789abcdef0",
+    )
+    lookup.add_argument(
+        "--region",
+        help="the block's region; defaults to AWS_REGION, AWS_DEFAULT_REGION, then the "
+        "profile's region",
+    )
+    lookup.add_argument("--profile", help="the AWS profile to use; defaults to boto3's default")
+    lookup.add_argument(
+        "--account",
+        help="the account of the stack that uses the block, used in the cache key; defaults "
+        "to the reservation's owner. Pass it when the block is shared from another account",
+    )
+    lookup.add_argument(
+        "--refresh",
+        action="store_true",
+        help="call EC2 even if the cache has the entry, and replace it (after an extension)",
+    )
+    lookup.add_argument(
+        "--json",
+        action="store_true",
+        dest="as_json",
+        help="print the cache value as JSON instead of the facts and timeline",
+    )
+    lookup.set_defaults(handler=_lookup)
+
+    cluster = commands.add_parser(
+        "lookup-cluster",
+        help="look an EKS cluster up and write its entry into ./cdk.context.json",
+        description=_CLUSTER_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    cluster.add_argument("cluster_name", metavar="CLUSTER_NAME", help="the EKS cluster's name")
+    cluster.add_argument(
+        "--region",
+        help="the cluster's region; defaults to AWS_REGION, AWS_DEFAULT_REGION, then the "
+        "profile's region",
+    )
+    cluster.add_argument("--profile", help="the AWS profile to use; defaults to boto3's default")
+    cluster.add_argument(
+        "--account",
+        help="the cluster's account, used in the cache key; defaults to the account of the "
+        "credentials (sts:GetCallerIdentity)",
+    )
+    cluster.add_argument(
+        "--refresh",
+        action="store_true",
+        help="call EKS even if the cache has the entry, and replace it (after an upgrade)",
+    )
+    cluster.add_argument(
+        "--json",
+        action="store_true",
+        dest="as_json",
+        help="print the cache value as JSON instead of a summary",
+    )
+    cluster.set_defaults(handler=_lookup_cluster)
+    # Room for `capblock plan` (a later issue): one more subparser and handler here.
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``capblock`` with ``argv`` (defaults to the process arguments); return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        # argparse exits for --help, --version and usage errors; report the code instead.
+        return exit_.code if isinstance(exit_.code, int) else EXIT_ERROR
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+    try:
+        code: int = args.handler(args, sys.stdout)
+        return code
+    except CapacityBlockError as error:
+        print(f"capblock {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- lookup ------------------------------------------------------------------------------
+
+
+def _resolve_region(region: str | None, profile: str | None) -> str:
+    resolved = _configured_region(region, profile)
+    if not _REGION.match(resolved):
+        raise CapacityBlockError(
+            f"{resolved!r} is not an AWS region name; pass one like --region us-east-2."
+        )
+    return resolved
+
+
+def _configured_region(region: str | None, profile: str | None) -> str:
+    if region:
+        return region
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        configured: str | None = boto3.session.Session(profile_name=profile).region_name
+    except BotoCoreError as exc:
+        reason = str(exc)
+    else:
+        if configured:
+            return configured
+        reason = "neither AWS_REGION, AWS_DEFAULT_REGION nor the profile sets one"
+    raise CapacityBlockError(
+        f"no region for the lookup: {reason}. Pass --region, for example --region us-east-2."
+    ) from None
+
+
+def _check_account(account: str | None) -> str | None:
+    if account is None or _ACCOUNT.match(account):
+        return account
+    raise CapacityBlockError(
+        f"--account {account!r} is not an AWS account ID; pass the 12 digits of the stack's "
+        "account, for example --account 123456789012."
+    )
+
+
+def _cached_entries(data: dict[str, Any], kind: str, suffix: str) -> dict[str, Any]:
+    """Cache entries of ``kind`` whose key ends with ``suffix``, whatever their account."""
+    prefix = f"{KEY_PREFIX}:{kind}:account="
+    return {
+        key: value for key, value in data.items() if key.startswith(prefix) and key.endswith(suffix)
+    }
+
+
+def _cached_entry(
+    path: Path, *, kind: str, suffix: str, wanted: str | None, subject: str
+) -> tuple[str, Any] | None:
+    """The one cached entry to show: the ``wanted`` key, or the only one for any account."""
+    entries = _cached_entries(read_context_file(path), kind, suffix)
+    if wanted:
+        entries = {wanted: entries[wanted]} if wanted in entries else {}
+    if len(entries) > 1:
+        accounts = ", ".join(sorted(_account_of(key) for key in entries))
+        raise CapacityBlockError(
+            f"{path} has entries under several accounts ({accounts}); pass --account to "
+            "choose one.",
+            subject=subject,
+        )
+    return next(iter(entries.items())) if entries else None
+
+
+def _account_of(key: str) -> str:
+    return key.split(":account=", 1)[1].split(":", 1)[0]
+
+
+def _lookup(args: argparse.Namespace, out: TextIO) -> int:
+    reservation_id = _reservation_lookup.check_reservation_id(args.capacity_reservation_id)
+    account = _check_account(args.account)
+    region = _resolve_region(args.region, args.profile)
+    path = context_file()
+
+    key: str | None = None
+    value: Any = None
+    state: str | None = None
+    if not args.refresh:
+        found = _cached_entry(
+            path,
+            kind=_reservation_lookup.RESERVATION_KIND,
+            suffix=f":region={region}:capacityReservationId={reservation_id}",
+            wanted=account
+            and _reservation_lookup.reservation_context_key(account, region, reservation_id),
+            subject=f"Capacity Block {reservation_id} (region {region})",
+        )
+        if found is not None:
+            key, value = found
+
+    fetched = key is None
+    if key is None:
+        facts = _reservation_lookup.describe_reservation(
+            reservation_id, region=region, account=account, profile=args.profile
+        )
+        value, state = facts.value, facts.state
+        key_account = account or value.get("ownerId")
+        if not key_account:
+            raise CapacityBlockError(
+                "EC2 did not say which account owns the reservation, so the cache key cannot "
+                "be formed; pass --account <the stack's account>.",
+                subject=f"Capacity Block {reservation_id} (region {region})",
+            )
+        key = _reservation_lookup.reservation_context_key(key_account, region, reservation_id)
+        write_context_value(key, value, path)
+
+    block = CapacityBlock.from_context_value(value, source=f"{path} entry {key!r}")
+    notes = _notes(key=key, path=path, fetched=fetched, block=block, account_given=account)
+    if args.as_json:
+        print(json.dumps(value, indent=2, sort_keys=True), file=out)
+        print("\n".join(notes), file=sys.stderr)
+        return 0
+    print(f"Capacity Block {block.capacity_reservation_id} in {region}", file=out)
+    print(format_facts(block, state=state), file=out)
+    print("", file=out)
+    print("Timeline (UTC):", file=out)
+    print(format_timeline(block), file=out)
+    print("", file=out)
+    print("\n".join(notes), file=out)
+    return 0
+
+
+def _notes(
+    *, key: str, path: Path, fetched: bool, block: CapacityBlock, account_given: str | None
+) -> list[str]:
+    key_account = _account_of(key)
+    notes = [f"Cache entry: {key}"]
+    if fetched:
+        notes.append(f"Written to {path}; commit {CONTEXT_FILE_NAME} with your app.")
+    else:
+        notes.append(
+            f"Read from {path} (EC2 not called). After extending the block, run again with "
+            "--refresh."
+        )
+    if block.owner_id and block.owner_id != key_account:
+        notes.append(
+            f"The block is owned by account {block.owner_id} and keyed for account "
+            f"{key_account}: only stacks deploying to {key_account} will find this entry."
+        )
+    elif account_given is None and fetched:
+        notes.append(
+            f"Keyed for the owner account {key_account}. If the block is shared with the "
+            "account your stack deploys to, run again with --account <that account>."
+        )
+    return notes
+
+
+# -- lookup-cluster ----------------------------------------------------------------------
+
+
+def _lookup_cluster(args: argparse.Namespace, out: TextIO) -> int:
+    from . import _aws, _cluster_info
+
+    name = args.cluster_name
+    if not _CLUSTER_NAME.match(name):
+        raise CapacityBlockError(
+            f"{name!r} is not an EKS cluster name; names start with a letter or digit and "
+            "hold up to 100 letters, digits, hyphens and underscores ('aws eks list-clusters' "
+            "lists yours)."
+        )
+    account = _check_account(args.account)
+    region = _resolve_region(args.region, args.profile)
+    path = context_file()
+    subject = f"EKS cluster {name!r} (region {region})"
+
+    found = None
+    if not args.refresh:
+        found = _cached_entry(
+            path,
+            kind="eks-cluster",
+            suffix=f":region={region}:clusterName={name}",
+            wanted=account and _cluster_info.cluster_context_key(account, region, name),
+            subject=subject,
+        )
+    fetched = found is None
+    if found is None:
+        # DescribeCluster only sees the caller's own clusters, so the caller's
+        # account is the cluster's account.
+        account = account or _aws.caller_account(
+            region=region, profile=args.profile, subject=subject
+        )
+        value = _cluster_info.fetch_cluster(
+            name, region=region, account=account, profile=args.profile
+        )
+        key = _cluster_info.cluster_context_key(account, region, name)
+        write_context_value(key, value, path)
+    else:
+        key, value = found
+        if not isinstance(value, dict):
+            raise CapacityBlockError(
+                f"the cached entry {key!r} in {path} is not an object; run again with --refresh.",
+                subject=subject,
+            )
+
+    if args.as_json:
+        print(json.dumps(value, indent=2, sort_keys=True), file=out)
+        return 0
+    rows = [
+        ("Cluster", name),
+        ("Account", _account_of(key)),
+        ("Region", region),
+        ("Kubernetes", value.get("kubernetesVersion", "unknown")),
+        ("Endpoint", value.get("endpoint", "unknown")),
+        ("Service CIDR", value.get("serviceCidr", "unknown")),
+        ("Security group", value.get("clusterSecurityGroupId", "unknown")),
+        ("Authentication", value.get("authenticationMode", "unknown")),
+    ]
+    width = max(len(label) for label, _ in rows) + 1
+    print(f"EKS cluster {name} in {region}", file=out)
+    print("\n".join(f"  {(label + ':').ljust(width)} {item}" for label, item in rows), file=out)
+    print("", file=out)
+    print(f"Cache entry: {key}", file=out)
+    if fetched:
+        print(f"Written to {path}; commit {CONTEXT_FILE_NAME} with your app.", file=out)
+    else:
+        print(
+            f"Read from {path} (AWS not called). After a Kubernetes upgrade, run again with "
+            "--refresh.",
+            file=out,
+        )
+    return 0

@@ -1,0 +1,304 @@
+"""AWS Node Termination Handler (queue-processor mode) infrastructure for self-managed nodes.
+
+In queue-processor mode the handler reads EventBridge events from an SQS
+queue: an Auto Scaling group's terminate lifecycle action (the scheduled
+scale-to-zero before a Capacity Block ends), EC2 instance state changes and
+AWS Health scheduled changes. It cordons and drains the node, then completes
+the lifecycle action so the instance terminates. ASG lifecycle hooks are only
+handled in this mode (aws/aws-node-termination-handler README).
+
+The ``Capacity Block Reservation Expiration Warning`` event is deliberately
+not routed here: the handler does not understand it, and the scheduled
+scale-to-zero already drains the nodes before EC2 reclaims them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, Duration, Stack, Validations
+from aws_cdk import aws_eks as eks
+from aws_cdk import aws_eks_v2 as eks_v2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+__all__ = [
+    "NTH_CHART_REPOSITORY",
+    "NTH_CHART_VERSION",
+    "NTH_MANAGED_TAG",
+    "NodeTerminationHandlerQueue",
+]
+
+NTH_MANAGED_TAG = "aws-node-termination-handler/managed"
+"""The handler only drains instances carrying this tag key (``checkTagBeforeDraining``)."""
+
+NTH_CHART_REPOSITORY = "oci://public.ecr.aws/aws-ec2/helm"
+"""Where AWS publishes the aws-node-termination-handler Helm chart."""
+
+NTH_CHART_VERSION = "0.27.1"
+"""The chart version installed by default (application version 1.25.1)."""
+
+NTH_SERVICE_ACCOUNT = "aws-node-termination-handler"
+
+ASG_LIFECYCLE_PATTERN: Mapping[str, Any] = {
+    "source": ["aws.autoscaling"],
+    "detail-type": ["EC2 Instance-terminate Lifecycle Action"],
+}
+EC2_STATE_CHANGE_PATTERN: Mapping[str, Any] = {
+    "source": ["aws.ec2"],
+    "detail-type": ["EC2 Instance State-change Notification"],
+}
+HEALTH_SCHEDULED_CHANGE_PATTERN: Mapping[str, Any] = {
+    "source": ["aws.health"],
+    "detail-type": ["AWS Health Event"],
+    "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
+}
+
+
+def _nag_text(value: Any) -> str:
+    """A resolved CloudFormation value written the way cdk-nag names it in a finding."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(_nag_text(part) for part in parts)
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{'.'.join(argument)}>"
+    return json.dumps(value, sort_keys=True)
+
+
+class NodeTerminationHandlerQueue(Construct):
+    """The SQS queue, EventBridge rules and IAM policy the handler's queue-processor mode needs.
+
+    The queue uses SQS-managed encryption (EventBridge cannot send to a queue
+    encrypted with the AWS-managed KMS key), refuses requests without TLS and
+    keeps messages for 300 seconds: an event the handler has not acted on
+    within five minutes is stale. Only EventBridge, and only from these
+    rules, may send to it.
+
+    :param auto_scaling_group_names: The groups whose terminate lifecycle
+        actions the handler should drain. The lifecycle rule matches only
+        these groups, and the policy lets the handler complete lifecycle
+        actions only on them.
+    :param message_retention: How long undelivered events stay in the queue.
+        Defaults to 300 seconds, the handler's documented setting.
+    :param queue_url_output: Whether to add the queue URL as a stack output,
+        for installing the handler by hand. Defaults to yes.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        auto_scaling_group_names: Sequence[str],
+        message_retention: Duration | None = None,
+        queue_url_output: bool = True,
+    ) -> None:
+        super().__init__(scope, id)
+        stack = Stack.of(self)
+        self.auto_scaling_group_names = tuple(auto_scaling_group_names)
+
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=message_retention or Duration.seconds(300),
+        )
+        Validations.of(self.queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions::AwsSolutions-SQS3",
+                reason=(
+                    "Interruption events are only useful for minutes; the handler reads them "
+                    "directly and a dead-letter queue would only hold stale events."
+                ),
+            )
+        )
+
+        lifecycle_pattern = dict(ASG_LIFECYCLE_PATTERN)
+        if self.auto_scaling_group_names:
+            lifecycle_pattern["detail"] = {
+                "AutoScalingGroupName": list(self.auto_scaling_group_names)
+            }
+        self.lifecycle_rule = self._rule(
+            "AsgLifecycleRule",
+            lifecycle_pattern,
+            "Auto Scaling terminate lifecycle actions of the Capacity Block node group",
+        )
+        self.state_change_rule = self._rule(
+            "InstanceStateChangeRule",
+            EC2_STATE_CHANGE_PATTERN,
+            "EC2 instance state changes, for the Node Termination Handler",
+        )
+        self.scheduled_change_rule = self._rule(
+            "ScheduledChangeRule",
+            HEALTH_SCHEDULED_CHANGE_PATTERN,
+            "AWS Health scheduled changes for EC2, for the Node Termination Handler",
+        )
+
+        self.queue.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeRulesSendEvents",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.queue.queue_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": [rule.attr_arn for rule in self.rules]}},
+            )
+        )
+
+        asg_arns = [
+            stack.format_arn(
+                service="autoscaling",
+                resource="autoScalingGroup",
+                resource_name=f"*:autoScalingGroupName/{name}",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in self.auto_scaling_group_names
+        ]
+        statements = [
+            iam.PolicyStatement(
+                sid="ReadInterruptionEvents",
+                actions=["sqs:DeleteMessage", "sqs:ReceiveMessage"],
+                resources=[self.queue.queue_arn],
+            ),
+            iam.PolicyStatement(
+                # These describe calls have no resource-level permissions.
+                sid="DescribeInstancesAndGroups",
+                actions=[
+                    "autoscaling:DescribeAutoScalingInstances",
+                    "autoscaling:DescribeTags",
+                    "ec2:DescribeInstances",
+                ],
+                resources=["*"],
+            ),
+        ]
+        if asg_arns:
+            statements.insert(
+                1,
+                iam.PolicyStatement(
+                    sid="CompleteLifecycleActions",
+                    actions=["autoscaling:CompleteLifecycleAction"],
+                    resources=asg_arns,
+                ),
+            )
+        self.policy = iam.ManagedPolicy(
+            self,
+            "HandlerPolicy",
+            description="What aws-node-termination-handler needs in queue-processor mode",
+            statements=statements,
+        )
+        # The group ID inside an Auto Scaling group ARN is unknown before creation, so the
+        # lifecycle statement names the group with '*' in that one place.
+        wildcard_findings = ["*", *(_nag_text(stack.resolve(arn)) for arn in asg_arns)]
+        Validations.of(self.policy).acknowledge(
+            *(
+                Acknowledgment(
+                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]",
+                    reason=(
+                        "autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeTags and "
+                        "ec2:DescribeInstances support no resource-level permissions, so their "
+                        "resource is '*'; autoscaling:CompleteLifecycleAction is limited to the "
+                        "node group's Auto Scaling group by name, with '*' only for the group ID "
+                        "that CloudFormation does not expose."
+                    ),
+                )
+                for finding in wildcard_findings
+            )
+        )
+
+        if queue_url_output:
+            CfnOutput(
+                self,
+                "QueueUrl",
+                value=self.queue.queue_url,
+                description="SQS queue URL for aws-node-termination-handler (queueURL)",
+            )
+
+    def _rule(self, id: str, pattern: Mapping[str, Any], description: str) -> events.CfnRule:
+        return events.CfnRule(
+            self,
+            id,
+            description=description,
+            event_pattern=dict(pattern),
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(arn=self.queue.queue_arn, id="TerminationQueue")
+            ],
+        )
+
+    @property
+    def queue_url(self) -> str:
+        """The queue URL to give the handler as ``queueURL``."""
+        return self.queue.queue_url
+
+    @property
+    def rules(self) -> tuple[events.CfnRule, ...]:
+        """The EventBridge rules that feed the queue."""
+        return (self.lifecycle_rule, self.state_change_rule, self.scheduled_change_rule)
+
+    def install_handler(
+        self,
+        cluster: eks_v2.Cluster | eks.Cluster,
+        *,
+        chart_version: str = NTH_CHART_VERSION,
+        namespace: str = "kube-system",
+        values: Mapping[str, Any] | None = None,
+    ) -> iam.Role:
+        """Install the aws-node-termination-handler chart in queue mode, wired to this queue.
+
+        The handler's pods get their AWS permissions through EKS Pod Identity:
+        a role trusted by ``pods.eks.amazonaws.com`` holding :attr:`policy`,
+        associated with the chart's service account. The cluster needs the
+        EKS Pod Identity Agent add-on. The chart is installed through the
+        cluster's kubectl provider (an ``aws_eks_v2.Cluster`` needs
+        ``kubectl_provider_options``), which adds Lambda functions and assets
+        to the app.
+
+        Returns:
+            The role the handler's pods assume.
+        """
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "HandlerRole",
+            description="Assumed by aws-node-termination-handler pods through EKS Pod Identity",
+            # EKS Pod Identity needs sts:TagSession next to sts:AssumeRole.
+            assumed_by=iam.SessionTagsPrincipal(iam.ServicePrincipal("pods.eks.amazonaws.com")),
+            managed_policies=[self.policy],
+        )
+        association = eks.CfnPodIdentityAssociation(
+            self,
+            "PodIdentityAssociation",
+            cluster_name=cluster.cluster_name,
+            namespace=namespace,
+            service_account=NTH_SERVICE_ACCOUNT,
+            role_arn=role.role_arn,
+        )
+        chart_values: dict[str, Any] = {
+            "enableSqsTerminationDraining": True,
+            "queueURL": self.queue.queue_url,
+            "awsRegion": stack.region,
+            "serviceAccount": {"create": True, "name": NTH_SERVICE_ACCOUNT},
+        }
+        chart_values.update(values or {})
+        chart = cluster.add_helm_chart(
+            "NodeTerminationHandler",
+            chart="aws-node-termination-handler",
+            repository=NTH_CHART_REPOSITORY,
+            version=chart_version,
+            namespace=namespace,
+            release="aws-node-termination-handler",
+            values=chart_values,
+        )
+        # The pods must find their credentials on first start.
+        chart.node.add_dependency(association)
+        return role
