@@ -36,12 +36,16 @@ synth: $(PY_STAMP) $(NODE_STAMP)
 	@echo "Templates written to cdk.out/"
 
 lint: $(PY_STAMP)
-	$(BIN)/ruff check capblock_constructs tests examples app.py
-	$(BIN)/ruff format --check capblock_constructs tests examples app.py
+	$(BIN)/ruff check capblock_constructs tests examples bench app.py
+	$(BIN)/ruff format --check capblock_constructs tests examples bench app.py
 	$(BIN)/mypy
 
 test: $(PY_STAMP) $(NODE_STAMP) lint
 	$(BIN)/python -m pytest
+
+# Synth-time benchmark; writes docs/performance.md. Run it on an otherwise idle machine.
+bench: $(PY_STAMP) $(NODE_STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,494 @@
+"""Synth benchmark for capblock-constructs: run with `make bench`.
+
+Measures, in one run on one machine:
+
+1. synth time of stacks built with the constructs against a baseline stack that
+   declares the very same template directly as L1 ``CfnResource`` objects (the
+   templates are checked to be equal), and the ratio between the two;
+2. synth time of one app holding 1, 10 and 50 node groups of each kind;
+3. AWS API calls per synth with a cold and a warm lookup cache (EC2 is
+   answered by botocore's Stubber: nothing leaves the machine);
+4. wall time of the test command (``make test``), unless ``--skip-tests``.
+
+The results and a description of the machine go to ``docs/performance.md``
+(``--output`` to change). Synth times are the median of ``--repeat`` runs
+after one warm-up, taken in this one process so that jsii's start-up cost is
+paid once, as in a real ``cdk synth``. The CDK's built-in template
+validation is off for every measurement; it adds the same fixed cost to both
+sides of a comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import boto3  # noqa: E402
+from aws_cdk import (  # noqa: E402
+    App,
+    CfnOutput,
+    CfnParameter,
+    CfnResource,
+    DefaultStackSynthesizer,
+    Environment,
+    Stack,
+    Token,
+)
+from aws_cdk import aws_ec2 as ec2  # noqa: E402
+from aws_cdk import aws_eks_v2 as eks  # noqa: E402
+from botocore.stub import Stubber  # noqa: E402
+
+from capblock_constructs import (  # noqa: E402  # noqa: E402
+    CapacityBlock,
+    CapacityBlockLaunchTemplate,
+    CapacityBlockManagedNodeGroup,
+    CapacityBlockSelfManagedNodeGroup,
+    _context_cache,
+    _reservation_lookup,
+)
+
+ACCOUNT = "123456789012"
+REGION = "us-east-2"
+ENV = Environment(account=ACCOUNT, region=REGION)
+NOW = "2026-11-26T00:00:00Z"
+RESERVATION_ID = "cr-0a1b2c3d4e5f67890"
+BLOCK = CapacityBlock(
+    capacity_reservation_id=RESERVATION_ID,
+    instance_type="p5.48xlarge",
+    availability_zone="us-east-2a",
+    instance_count=4,
+    start=datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc),
+    end=datetime(2031, 3, 17, 11, 30, tzinfo=timezone.utc),
+)
+
+
+# -- stacks -------------------------------------------------------------------------------
+
+
+def _app() -> App:
+    return App(
+        context={"capblock-constructs:now": NOW},
+        analytics_reporting=False,
+        builtin_cloud_formation_validation=False,
+    )
+
+
+def _stack(app: App, name: str) -> Stack:
+    return Stack(
+        app,
+        name,
+        env=ENV,
+        synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+    )
+
+
+def _vpc(stack: Stack) -> ec2.IVpc:
+    return ec2.Vpc.from_vpc_attributes(
+        stack,
+        "Vpc",
+        vpc_id="vpc-0a1b2c3d4e5f67890",
+        availability_zones=["us-east-2a", "us-east-2b"],
+        private_subnet_ids=["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
+    )
+
+
+def _cluster(stack: Stack) -> eks.ICluster:
+    return eks.Cluster.from_cluster_attributes(
+        stack,
+        "Cluster",
+        cluster_name="ml-training",
+        cluster_endpoint="https://0123456789ABCDEF0123456789ABCDEF.gr7.us-east-2.eks.amazonaws.com",
+        cluster_certificate_authority_data="LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
+        cluster_security_group_id="sg-0a1b2c3d4e5f67890",
+    )
+
+
+def add_launch_template(stack: Stack, index: int = 0) -> None:
+    CapacityBlockLaunchTemplate(stack, f"LaunchTemplate{index}", capacity_block=BLOCK)
+
+
+def add_managed(stack: Stack, index: int = 0) -> None:
+    CapacityBlockManagedNodeGroup(
+        stack,
+        f"Managed{index}",
+        cluster=_cluster(stack) if index == 0 else stack.node.find_child("Cluster"),  # type: ignore[arg-type]
+        capacity_block=BLOCK,
+        vpc=_vpc(stack) if index == 0 else stack.node.find_child("Vpc"),  # type: ignore[arg-type]
+        efa=True,
+    )
+
+
+def add_self_managed(stack: Stack, index: int = 0) -> None:
+    CapacityBlockSelfManagedNodeGroup(
+        stack,
+        f"SelfManaged{index}",
+        cluster=_cluster(stack) if index == 0 else stack.node.find_child("Cluster"),  # type: ignore[arg-type]
+        capacity_block=BLOCK,
+        vpc=_vpc(stack) if index == 0 else stack.node.find_child("Vpc"),  # type: ignore[arg-type]
+        kubernetes_version="1.33",
+        service_ipv4_cidr="172.20.0.0/16",
+        access_entry=True,
+        efa=True,
+    )
+
+
+KINDS: dict[str, Callable[[Stack, int], None]] = {
+    "launch template": add_launch_template,
+    "managed node group": add_managed,
+    "self-managed node group": add_self_managed,
+}
+
+
+def construct_template(add: Callable[[Stack, int], None]) -> dict[str, Any]:
+    app = _app()
+    stack = _stack(app, "Bench")
+    add(stack, 0)
+    return dict(app.synth().get_stack_by_name("Bench").template)
+
+
+def baseline_app(template: dict[str, Any], app: App | None = None) -> App:
+    """The same template, declared resource by resource as L1 constructs."""
+    app = app or _app()
+    stack = _stack(app, "Bench")
+    for name, spec in template.get("Parameters", {}).items():
+        parameter = CfnParameter(
+            stack,
+            name,
+            type=spec["Type"],
+            default=spec.get("Default"),
+            description=spec.get("Description"),
+        )
+        parameter.override_logical_id(name)
+    for name, spec in template["Resources"].items():
+        resource = CfnResource(stack, name, type=spec["Type"], properties=spec.get("Properties"))
+        resource.override_logical_id(name)
+        for key in (
+            "DependsOn",
+            "UpdatePolicy",
+            "UpdateReplacePolicy",
+            "DeletionPolicy",
+            "Metadata",
+            "Condition",
+        ):
+            if key in spec:
+                resource.add_override(key, spec[key])
+    for name, spec in template.get("Outputs", {}).items():
+        output = CfnOutput(
+            stack, name, value=Token.as_string(spec["Value"]), description=spec.get("Description")
+        )
+        output.override_logical_id(name)
+    return app
+
+
+def _normalized(template: dict[str, Any]) -> str:
+    body = json.loads(json.dumps(template))
+    for resource in body.get("Resources", {}).values():
+        resource.pop("Metadata", None)
+    return json.dumps(body, sort_keys=True)
+
+
+# -- timing -------------------------------------------------------------------------------
+
+
+def median_seconds(action: Callable[[], object], repeat: int) -> float:
+    action()  # warm-up: imports, jsii type loading
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def synth_with_constructs(add: Callable[[Stack, int], None]) -> Callable[[], object]:
+    def run() -> object:
+        app = _app()
+        add(_stack(app, "Bench"), 0)
+        return app.synth()
+
+    return run
+
+
+def synth_baseline(template: dict[str, Any]) -> Callable[[], object]:
+    return lambda: baseline_app(template).synth()
+
+
+def end_to_end_seconds(kind: str, side: str, template_file: Path, repeat: int) -> float:
+    """Median wall time of a fresh process that builds and synthesizes one stack.
+
+    This is what 'cdk synth' pays per app: interpreter and jsii start-up, the
+    constructs (or the baseline) and synthesis with the CDK's built-in
+    template validation on.
+    """
+    command = [sys.executable, __file__, "--child", kind, side, str(template_file)]
+    subprocess.run(command, check=True, capture_output=True)  # warm-up (disk caches)
+    samples = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def child(kind: str, side: str, template_file: Path) -> int:
+    with tempfile.TemporaryDirectory() as outdir:
+        app = App(
+            context={"capblock-constructs:now": NOW},
+            analytics_reporting=False,
+            outdir=outdir,
+        )
+        if side == "constructs":
+            KINDS[kind](_stack(app, "Bench"), 0)
+        else:
+            template = json.loads(template_file.read_text())
+            app = baseline_app(template, app)
+        app.synth()
+    return 0
+
+
+def synth_many(add: Callable[[Stack, int], None], count: int) -> Callable[[], object]:
+    """``count`` node groups in one app, ten to a stack (a stack holds at most 500 resources)."""
+
+    def run() -> object:
+        app = _app()
+        for index in range(count):
+            stack_index, within = divmod(index, 10)
+            stack = app.node.try_find_child(f"Bench{stack_index}") or _stack(
+                app, f"Bench{stack_index}"
+            )
+            add(stack, within)  # type: ignore[arg-type]
+        return app.synth()
+
+    return run
+
+
+# -- API calls ----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def stubbed_ec2(responses: int) -> Iterator[None]:
+    """Answer up to ``responses`` reservation lookups from botocore's Stubber."""
+    client = boto3.client(
+        "ec2",
+        region_name=REGION,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    stubber = Stubber(client)
+    for _ in range(responses):
+        stubber.add_response(
+            "describe_capacity_reservations",
+            {
+                "CapacityReservations": [
+                    {
+                        "CapacityReservationId": RESERVATION_ID,
+                        "InstanceType": "p5.48xlarge",
+                        "AvailabilityZone": "us-east-2a",
+                        "TotalInstanceCount": 0,
+                        "State": "scheduled",
+                        "ReservationType": "capacity-block",
+                        "StartDate": BLOCK.start,
+                        "EndDate": BLOCK.end,
+                        "CapacityBlockId": "cb-0a1b2c3d4e5f67890",
+                        "Tags": [
+                            {
+                                "Key": "aws:ec2capacityreservation:incrementalRequestedQuantity",
+                                "Value": "4",
+                            }
+                        ],
+                    }
+                ]
+            },
+            {"CapacityReservationIds": [RESERVATION_ID]},
+        )
+        stubber.add_response(
+            "describe_capacity_blocks",
+            {"CapacityBlocks": [{"CapacityBlockId": "cb-0a1b2c3d4e5f67890"}]},
+            {"CapacityBlockIds": ["cb-0a1b2c3d4e5f67890"]},
+        )
+    original = _reservation_lookup.ec2_client
+    _reservation_lookup.ec2_client = lambda **_: client  # type: ignore[assignment]
+    try:
+        with stubber:
+            yield
+    finally:
+        _reservation_lookup.ec2_client = original  # type: ignore[assignment]
+
+
+def api_calls_per_synth() -> tuple[int, int]:
+    """(cold, warm): AWS calls of a synth with an empty cache, then with the filled one."""
+
+    def synth_with_lookup() -> None:
+        app = _app()
+        stack = _stack(app, "Bench")
+        block = CapacityBlock.from_lookup(stack, RESERVATION_ID)
+        CapacityBlockLaunchTemplate(stack, "LaunchTemplate", capacity_block=block)
+        app.synth()
+
+    previous = Path.cwd()
+    with tempfile.TemporaryDirectory() as directory, stubbed_ec2(responses=1):
+        os.chdir(directory)
+        try:
+            before = _context_cache.aws_call_count
+            synth_with_lookup()
+            cold = _context_cache.aws_call_count - before
+            before = _context_cache.aws_call_count
+            synth_with_lookup()
+            warm = _context_cache.aws_call_count - before
+        finally:
+            os.chdir(previous)
+    return cold, warm
+
+
+# -- the test command ---------------------------------------------------------------------
+
+
+def test_command_seconds() -> float:
+    started = time.perf_counter()
+    subprocess.run(["make", "test"], cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+# -- report -------------------------------------------------------------------------------
+
+
+def machine() -> list[str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    from importlib.metadata import version
+
+    return [
+        f"- CPU: {cpu}, {os.cpu_count()} logical cores; memory {memory}",
+        f"- OS: {platform.platform()}",
+        f"- Python {platform.python_version()}, Node.js {node.stdout.strip() or 'unknown'}",
+        f"- aws-cdk-lib {version('aws-cdk-lib')}, jsii {version('jsii')}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "performance.md")
+    parser.add_argument("--skip-tests", action="store_true", help="do not time 'make test'")
+    parser.add_argument(
+        "--counts", default="1,10,50", help="node-group counts for the scaling measurement"
+    )
+    parser.add_argument(
+        "--child", nargs=3, metavar=("KIND", "SIDE", "TEMPLATE"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(args.child[0], args.child[1], Path(args.child[2]))
+    counts = [int(part) for part in args.counts.split(",")]
+    started = datetime.now(timezone.utc)
+
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`bench/run.py`); numbers are from one run on the machine below.",
+        "",
+        "## Machine",
+        "",
+        *machine(),
+        f"- Run at {started.strftime('%Y-%m-%dT%H:%M:%SZ')}, median of {args.repeat} runs "
+        "after one warm-up; built-in template validation off.",
+        "",
+        "## 1. Constructs against the same template written as L1 resources",
+        "",
+        "In-process: building the stack and synthesizing it, without validation. End to end: a",
+        "fresh Python process that imports the CDK, builds and synthesizes the stack with the",
+        "CDK's built-in validation on, as `cdk synth` runs an app.",
+        "",
+        "| stack | resources | in-process: constructs / L1 (s) | ratio "
+        "| end to end: constructs / L1 (s) | overhead |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for kind, add in KINDS.items():
+        template = construct_template(add)
+        baseline = dict(baseline_app(template).synth().get_stack_by_name("Bench").template)
+        if _normalized(baseline) != _normalized(template):
+            raise SystemExit(f"the L1 baseline for {kind} does not reproduce the template")
+        ours = median_seconds(synth_with_constructs(add), args.repeat)
+        theirs = median_seconds(synth_baseline(template), args.repeat)
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(template, handle)
+        template_file = Path(handle.name)
+        try:
+            ours_e2e = end_to_end_seconds(kind, "constructs", template_file, args.repeat)
+            theirs_e2e = end_to_end_seconds(kind, "baseline", template_file, args.repeat)
+        finally:
+            template_file.unlink()
+        lines.append(
+            f"| {kind} | {len(template['Resources'])} | {ours:.3f} / {theirs:.3f} "
+            f"| {ours / theirs:.2f} | {ours_e2e:.2f} / {theirs_e2e:.2f} "
+            f"| {100 * (ours_e2e / theirs_e2e - 1):+.1f}% |"
+        )
+        print(lines[-1], flush=True)
+
+    lines += [
+        "",
+        "## 2. Many node groups in one app (ten per stack)",
+        "",
+        "| node groups | managed (s) | self-managed (s) |",
+        "| ---: | ---: | ---: |",
+    ]
+    for count in counts:
+        repeat = max(1, args.repeat if count < 50 else 1)
+        managed = median_seconds(synth_many(add_managed, count), repeat)
+        self_managed = median_seconds(synth_many(add_self_managed, count), repeat)
+        lines.append(f"| {count} | {managed:.2f} | {self_managed:.2f} |")
+        print(lines[-1], flush=True)
+
+    cold, warm = api_calls_per_synth()
+    lines += [
+        "",
+        "## 3. AWS API calls per synth (one reservation)",
+        "",
+        f"- cold cache: {cold} (DescribeCapacityReservations, DescribeCapacityBlocks)",
+        f"- warm cache: {warm}",
+    ]
+    print(lines[-2], lines[-1], sep="\n", flush=True)
+    if warm != 0:
+        raise SystemExit(f"a warm cache must make no AWS call, made {warm}")
+
+    lines += ["", "## 4. The test command", ""]
+    if args.skip_tests:
+        lines.append("- not measured in this run (`--skip-tests`)")
+    else:
+        lines.append(
+            f"- `make test` (venv and CLI already installed): {test_command_seconds():.0f} s"
+        )
+    print(lines[-1], flush=True)
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
