@@ -53,6 +53,12 @@ def validate_labels_and_taints(
 ) -> None:
     """Add a problem for each label or taint Kubernetes would reject."""
     for key, value in labels.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            problems.add(
+                f"label {key!r} has the value {value!r} ({type(value).__name__}); label keys "
+                f"and values are strings, so pass {str(value)!r}."
+            )
+            continue
         if Token.is_unresolved(key) or Token.is_unresolved(value):
             problems.add(
                 f"label {key!r} is a deploy-time value; labels are checked and written at "
@@ -71,6 +77,12 @@ def validate_labels_and_taints(
                 "letters, digits, '-', '_' or '.', starting and ending with a letter or digit."
             )
     for taint in taints:
+        if not isinstance(taint, NodeTaint):
+            problems.add(
+                f"taint {taint!r} is a {type(taint).__name__}; pass NodeTaint(key=..., "
+                "value=..., effect='NoSchedule') objects."
+            )
+            continue
         if not _KEY.match(taint.key or ""):
             problems.add(
                 f"taint key {taint.key!r} is not a valid Kubernetes key; use for example "
@@ -86,3 +98,13 @@ def validate_labels_and_taints(
                 f"taint {taint.key!r} has the effect {taint.effect!r}; use one of "
                 f"{', '.join(TAINT_EFFECTS)}."
             )
+    seen: set[tuple[str, str]] = set()
+    for taint in taints:
+        if not isinstance(taint, NodeTaint):
+            continue
+        if (taint.key, taint.effect) in seen:
+            # Kubernetes keys a taint by key and effect; EKS rejects duplicates.
+            problems.add(
+                f"taint {taint.key!r} with effect {taint.effect!r} is given twice; keep one."
+            )
+        seen.add((taint.key, taint.effect))

@@ -39,6 +39,22 @@ _RESERVATION_ID = re.compile(r"^cr-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
 _AVAILABILITY_ZONE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-az[0-9]+$")
+_ULTRASERVER_TYPE = re.compile(r"^u-[a-z0-9-]+$")
+
+
+def require_capacity_block(value: object, *, path: str) -> None:
+    """Fail clearly when a construct is handed something other than a CapacityBlock.
+
+    The likely mistake is the reservation ID itself; without this check it
+    surfaces as an AttributeError deep inside the construct.
+    """
+    if isinstance(value, CapacityBlock):
+        return
+    raise CapacityBlockError(
+        f"capacity_block {value!r} is a {type(value).__name__}, not a CapacityBlock; pass "
+        "CapacityBlock.from_lookup(self, 'cr-...') or a CapacityBlock(...) built by hand.",
+        subject=path,
+    )
 
 
 class BlockPhase(enum.Enum):
@@ -115,6 +131,14 @@ class CapacityBlock:
             problems.add(
                 f"availability_zone {self.availability_zone!r} is not an Availability Zone "
                 "name; use the reservation's zone, for example 'us-east-2a'."
+            )
+        if self.ultraserver_type is not None and not _ULTRASERVER_TYPE.match(
+            str(self.ultraserver_type)
+        ):
+            problems.add(
+                f"ultraserver_type {self.ultraserver_type!r} is not an UltraServer type; use the "
+                "type EC2 reports, for example 'u-p6e-gb200x72', or leave it unset for an "
+                "instance block."
             )
         if self.availability_zone_id is not None and not _AVAILABILITY_ZONE_ID.match(
             str(self.availability_zone_id)

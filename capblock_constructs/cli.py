@@ -1,8 +1,10 @@
-"""The ``capblock`` command: look Capacity Blocks up and fill the CDK context cache.
+"""The ``capblock`` command: look Capacity Blocks up, fill the CDK context cache, plan them.
 
 ``capblock lookup cr-...`` writes the same cache entry that
 ``CapacityBlock.from_lookup`` reads, so that synthesis (in CI, or with
-``CAPBLOCK_LOOKUPS=off``) needs no AWS credentials. Standard library only.
+``CAPBLOCK_LOOKUPS=off``) needs no AWS credentials. ``capblock plan`` shows
+the cached blocks' UTC timeline as a chart (and SVG) without calling AWS.
+Standard library only.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import argparse
 import json
 import os
 import re
+import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,9 +29,18 @@ from ._context_cache import (
     read_context_file,
     write_context_value,
 )
+from ._time import parse_utc
 from .capacity_block import CapacityBlock
 from .errors import CapacityBlockError
-from .timeline import format_facts, format_timeline
+from .timeline import (
+    WORK_SHARE_DEFINITION,
+    NodeGroupKind,
+    format_facts,
+    format_plan,
+    format_plan_svg,
+    format_timeline,
+    plan,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -63,6 +77,25 @@ need to join it into ./cdk.context.json, under
 Without --refresh an existing entry is shown and AWS is not called. Refresh
 after a Kubernetes upgrade or a change of authentication mode.
 """
+_PLAN_DESCRIPTION = f"""\
+Show the UTC timeline of Capacity Blocks cached in ./cdk.context.json: the
+start (node groups scale up), the drain start (scale to zero), EC2's reclaim
+start and the end, as a chart and a list, with the share of the paid time
+during which nodes can run work. Reads the cache only: no AWS call.
+
+{textwrap.fill(WORK_SHARE_DEFINITION, width=79)}
+"""
+
+_PLAN_EPILOG = """\
+A managed node group is scaled to zero by EKS itself 40 minutes before the end;
+a self-managed group scales to zero --drain-lead minutes before it (default: the
+block's default, 40 minutes, 70 for UltraServer blocks, whose instances EC2
+reclaims 60 minutes before the end instead of 30). Fill the cache with
+'capblock lookup <reservation-id> --region <region>'. "Now" is marked only when
+--now or the context key capblock-constructs:now (in cdk.context.json or
+cdk.json) gives it: the clock is never read, so the output is reproducible.
+"""
+
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 
@@ -150,7 +183,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the cache value as JSON instead of a summary",
     )
     cluster.set_defaults(handler=_lookup_cluster)
-    # Room for `capblock plan` (a later issue): one more subparser and handler here.
+
+    planner = commands.add_parser(
+        "plan",
+        help="show when cached Capacity Blocks start, drain and end, as a UTC chart",
+        description=_PLAN_DESCRIPTION,
+        epilog=_PLAN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    planner.add_argument(
+        "capacity_reservation_ids",
+        metavar="CAPACITY_RESERVATION_ID",
+        nargs="*",
+        help="reservations to show; defaults to every Capacity Block in ./cdk.context.json",
+    )
+    planner.add_argument("--region", help="only blocks cached for this region")
+    planner.add_argument("--account", help="only blocks cached for this account")
+    planner.add_argument(
+        "--node-group",
+        choices=["managed", "self-managed", "both"],
+        default="both",
+        help="which node group's schedule to show; defaults to both",
+    )
+    planner.add_argument(
+        "--drain-lead",
+        type=_minutes,
+        metavar="MINUTES",
+        help="minutes before the end that a self-managed group scales to zero; defaults to "
+        "the block's default (40, 70 for UltraServer blocks)",
+    )
+    planner.add_argument(
+        "--now",
+        metavar="TIMESTAMP",
+        help="mark this moment (ISO 8601 with offset, e.g. 2027-03-08T00:00:00Z) on the "
+        "chart; defaults to the context key capblock-constructs:now, else no mark",
+    )
+    planner.add_argument(
+        "--svg", metavar="FILE", type=Path, help="also write the chart as an SVG file"
+    )
+    planner.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="chart width in columns; defaults to the terminal's width (80 if unknown)",
+    )
+    planner.add_argument(
+        "--unicode",
+        action="store_true",
+        help="draw the bars with Unicode block characters instead of ASCII",
+    )
+    planner.set_defaults(handler=_plan)
     return parser
 
 
@@ -398,4 +480,43 @@ def _lookup_cluster(args: argparse.Namespace, out: TextIO) -> int:
             "--refresh.",
             file=out,
         )
+    return 0
+
+
+# -- plan --------------------------------------------------------------------------------
+
+
+def _minutes(text: str) -> timedelta:
+    """argparse type for --drain-lead: a whole number of minutes."""
+    try:
+        return timedelta(minutes=int(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of minutes; pass one like 40"
+        ) from None
+
+
+def _plan(args: argparse.Namespace, out: TextIO) -> int:
+    now = parse_utc(args.now, what="--now") if args.now is not None else None
+    kind = None if args.node_group == "both" else NodeGroupKind(args.node_group)
+    result = plan(
+        args.capacity_reservation_ids,
+        region=args.region,
+        account=args.account,
+        node_group=kind,
+        drain_lead=args.drain_lead,
+        now=now,
+    )
+    width = args.width or shutil.get_terminal_size((80, 24)).columns
+    if args.svg is not None:
+        try:
+            args.svg.write_text(format_plan_svg(result), encoding="utf-8")
+        except OSError as exc:
+            raise CapacityBlockError(
+                f"cannot write the SVG to {args.svg}: {exc.strerror or exc}; pass --svg with a "
+                "path in a directory that exists and is writable."
+            ) from None
+    print(format_plan(result, width=width, unicode=args.unicode), file=out)
+    if args.svg is not None:
+        print(f"\nSVG written to {args.svg}", file=out)
     return 0

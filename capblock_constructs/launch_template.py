@@ -10,7 +10,7 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from ._problems import Problems
-from .capacity_block import CapacityBlock
+from .capacity_block import CapacityBlock, require_capacity_block
 
 __all__ = [
     "RESERVATION_TAG_KEY",
@@ -24,6 +24,10 @@ RESERVATION_TAG_KEY = "capblock-constructs:capacity-reservation-id"
 
 _INTERFACE_TYPES = ("interface", "efa", "efa-only")
 _VOLUME_TYPES = ("gp3", "gp2", "io1", "io2")
+# EBS limits per volume type (EBS user guide, volume types; gp3 raised to 80,000 IOPS and
+# 2,000 MiB/s in 2025). gp2 takes no IOPS setting.
+_IOPS_RANGES = {"gp3": (3000, 80000), "io1": (100, 64000), "io2": (100, 256000)}
+_GP3_THROUGHPUT = (125, 2000)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,9 +123,11 @@ class CapacityBlockLaunchTemplate(Construct):
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        require_capacity_block(capacity_block, path=self.node.path)
         volume = root_volume or RootVolume()
         _validate(
             self.node.path,
+            user_data=user_data,
             image_id=image_id,
             network_interfaces=network_interfaces,
             root_volume=volume,
@@ -231,12 +237,18 @@ class CapacityBlockLaunchTemplate(Construct):
 def _validate(
     path: str,
     *,
+    user_data: object,
     image_id: str | None,
     network_interfaces: Sequence[NetworkInterface] | None,
     root_volume: RootVolume,
     hop_limit: int,
 ) -> None:
     problems = Problems(path)
+    if user_data is not None and not isinstance(user_data, (str, ec2.UserData)):
+        problems.add(
+            f"user_data is {type(user_data).__name__}, not text; pass a str (decode bytes "
+            "first) or an ec2.UserData."
+        )
     if (
         image_id is not None
         and not Token.is_unresolved(image_id)
@@ -276,8 +288,28 @@ def _validate(
             f"root_volume.throughput_mibps is set but the volume type is "
             f"{root_volume.volume_type!r}; only gp3 takes a throughput."
         )
+    elif root_volume.throughput_mibps is not None and not (
+        _GP3_THROUGHPUT[0] <= root_volume.throughput_mibps <= _GP3_THROUGHPUT[1]
+    ):
+        problems.add(
+            f"root_volume.throughput_mibps {root_volume.throughput_mibps!r} is outside gp3's "
+            f"{_GP3_THROUGHPUT[0]}-{_GP3_THROUGHPUT[1]} MiB/s; pick a value in that range."
+        )
+    iops_range = _IOPS_RANGES.get(root_volume.volume_type)
+    if root_volume.iops is not None and iops_range is not None:
+        low, high = iops_range
+        if not low <= root_volume.iops <= high:
+            problems.add(
+                f"root_volume.iops {root_volume.iops!r} is outside {root_volume.volume_type}'s "
+                f"{low}-{high} IOPS; pick a value in that range."
+            )
     seen: set[tuple[int, int]] = set()
     for nic in network_interfaces or ():
+        if nic.network_card_index < 0 or nic.device_index < 0:
+            problems.add(
+                f"network interface (card {nic.network_card_index}, device "
+                f"{nic.device_index}) has a negative index; indexes start at 0."
+            )
         if nic.interface_type not in _INTERFACE_TYPES:
             problems.add(
                 f"network interface on card {nic.network_card_index} has interface_type "

@@ -79,6 +79,7 @@ def test_accepts_both_id_lengths(reservation_id: str) -> None:
         ),
         ({"availability_zone_id": "use2"}, "availability_zone_id 'use2' is not a zone ID"),
         ({"instance_count": 0}, "instance_count 0 must be a whole number of at least 1"),
+        ({"ultraserver_type": "trn2"}, "ultraserver_type 'trn2' is not an UltraServer type"),
         ({"instance_count": True}, "instance_count True must be a whole number"),
         ({"start": datetime(2027, 3, 1, 11, 30)}, "start 2027-03-01T11:30:00 is a naive datetime"),
         ({"end": "2027-03-15"}, "end '2027-03-15' is not a datetime"),

@@ -199,6 +199,26 @@ def test_user_data_is_base64_in_the_template_shape(custom_data: dict[str, Any]) 
             "only gp3 takes a throughput",
         ),
         ({"root_volume": RootVolume(size_gib=True)}, "size_gib True must be a whole number"),
+        ({"root_volume": RootVolume(iops=90000)}, "iops 90000 is outside gp3's 3000-80000"),
+        ({"root_volume": RootVolume(iops=2000)}, "iops 2000 is outside gp3's 3000-80000"),
+        (
+            {"root_volume": RootVolume(volume_type="io1", iops=70000)},
+            "iops 70000 is outside io1's 100-64000",
+        ),
+        (
+            {"root_volume": RootVolume(throughput_mibps=2500)},
+            "throughput_mibps 2500 is outside gp3's 125-2000 MiB/s",
+        ),
+        ({"user_data": b"#!/bin/bash\n"}, "user_data is bytes, not text"),
+        (
+            {
+                "network_interfaces": [
+                    NetworkInterface(),
+                    NetworkInterface(network_card_index=-1, device_index=1),
+                ]
+            },
+            "(card -1, device 1) has a negative index",
+        ),
         ({"root_volume": RootVolume(volume_type="io2")}, "'io2' needs iops"),
         ({"root_volume": RootVolume(volume_type="gp2", iops=3000)}, "gp2 takes no IOPS"),
         (
@@ -225,3 +245,11 @@ def test_rejects_bad_options(options: dict[str, Any], expected: str) -> None:
         CapacityBlockLaunchTemplate(stack, "LaunchTemplate", capacity_block=block(), **options)
     assert expected in str(caught.value)
     assert str(caught.value).startswith("Bad/LaunchTemplate")
+
+
+def test_rejects_a_reservation_id_in_place_of_a_block() -> None:
+    stack = make_stack(name="NotABlock")
+    with pytest.raises(CapacityBlockError) as caught:
+        CapacityBlockLaunchTemplate(stack, "LaunchTemplate", capacity_block=RESERVATION_ID)  # type: ignore[arg-type]
+    assert f"capacity_block '{RESERVATION_ID}' is a str, not a CapacityBlock" in str(caught.value)
+    assert "CapacityBlock.from_lookup" in str(caught.value)

@@ -1,0 +1,576 @@
+"""`capblock plan` and `timeline.plan`: times from the AWS rules, work share, chart, SVG, errors.
+
+Expected times come from the rules, not from the code: EC2 starts reclaiming
+an instance block 30 minutes before its end (60 for UltraServer blocks), EKS
+scales a CAPACITY_BLOCK managed node group to zero 40 minutes before the end,
+and the default self-managed drain lead is 40 minutes (70 for UltraServers).
+"""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capblock_constructs import _context_cache
+from capblock_constructs.cli import main
+from capblock_constructs.errors import CapacityBlockError
+from capblock_constructs.timeline import (
+    WORK_SHARE_DEFINITION,
+    NodeGroupKind,
+    Plan,
+    format_plan,
+    format_plan_svg,
+    plan,
+    plan_block,
+)
+
+from .support import ACCOUNT, REGION, RESERVATION_ID, block
+
+UTC = timezone.utc
+END = datetime(2027, 3, 15, 11, 30, tzinfo=UTC)
+ULTRA_ID = "cr-0fedcba9876543210"
+OTHER_ACCOUNT = "999988887777"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def ultra(**overrides: Any) -> Any:
+    fields: dict[str, Any] = {
+        "capacity_reservation_id": ULTRA_ID,
+        "instance_type": "p6e-gb200.36xlarge",
+        "availability_zone": "us-east-1-dfw-2a",
+        "availability_zone_id": None,
+        "instance_count": 18,
+        "ultraserver_type": "u-p6e-gb200x72",
+        "start": datetime(2027, 3, 14, 11, 30, tzinfo=UTC),
+        "end": END,
+    }
+    fields.update(overrides)
+    return block(**fields)
+
+
+def one_day(**overrides: Any) -> Any:
+    return block(start=datetime(2027, 3, 14, 11, 30, tzinfo=UTC), **overrides)
+
+
+def key(reservation_id: str = RESERVATION_ID, account: str = ACCOUNT, region: str = REGION) -> str:
+    return (
+        f"capblock-constructs:capacity-block:account={account}:region={region}:"
+        f"capacityReservationId={reservation_id}"
+    )
+
+
+def write_cache(directory: Path, entries: dict[str, Any]) -> Path:
+    path = directory / "cdk.context.json"
+    path.write_text(json.dumps(entries, indent=2, sort_keys=True))
+    return path
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A cdk.context.json in the working directory with an instance and an UltraServer block."""
+    monkeypatch.chdir(tmp_path)
+    return write_cache(
+        tmp_path,
+        {
+            "availability-zones:account=123456789012:region=us-east-2": ["us-east-2a"],
+            key(): block().to_context_value(),
+            key(ULTRA_ID, region="us-east-1"): ultra().to_context_value(),
+        },
+    )
+
+
+def by_kind(planned: Any) -> dict[NodeGroupKind, Any]:
+    return {group.kind: group for group in planned.node_groups}
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# -- times and shares from the rules ---------------------------------------------------------
+
+
+def test_instance_block_times_follow_the_rules() -> None:
+    planned = plan_block(block())
+    groups = by_kind(planned)
+
+    assert planned.block.reclaim_start == datetime(2027, 3, 15, 11, 0, tzinfo=UTC)
+    managed = groups[NodeGroupKind.MANAGED]
+    assert managed.scale_up == datetime(2027, 3, 1, 11, 30, tzinfo=UTC)
+    assert managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    assert managed.warnings == ()
+    self_managed = groups[NodeGroupKind.SELF_MANAGED]
+    assert self_managed.scale_up == datetime(2027, 3, 1, 11, 30, tzinfo=UTC)
+    assert self_managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    assert self_managed.drain_lead == timedelta(minutes=40)
+
+
+def test_ultraserver_block_times_follow_the_rules() -> None:
+    planned = plan_block(ultra())
+    groups = by_kind(planned)
+
+    assert planned.block.reclaim_start == datetime(2027, 3, 15, 10, 30, tzinfo=UTC)
+    assert groups[NodeGroupKind.SELF_MANAGED].scale_down == datetime(
+        2027, 3, 15, 10, 20, tzinfo=UTC
+    )
+    # EKS's action stays at end - 40 min, after EC2 starts reclaiming: warned, not moved.
+    managed = groups[NodeGroupKind.MANAGED]
+    assert managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    (warning,) = managed.warnings
+    assert "2027-03-15T10:30:00Z" in warning
+    assert "self-managed" in warning
+    assert "2027-03-15T10:20:00Z" in warning
+
+
+def test_events_are_in_time_order_with_their_markers() -> None:
+    events = plan_block(ultra()).events
+
+    assert [event.at for event in events] == sorted(event.at for event in events)
+    assert [(event.offset, event.marker) for event in events] == [
+        ("start", "S"),
+        ("end - 1 h 10 min", "D"),
+        ("end - 1 h", "R"),
+        ("end - 40 min", "D"),
+        ("end", "E"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("planned_block", "node_group", "drain_lead", "share"),
+    [
+        # 14 days = 20160 min; 40 min lead: 20120 / 20160 = 99.80 %.
+        (block(), NodeGroupKind.MANAGED, None, "99.8%"),
+        # 1 day = 1440 min; 40 min lead: 1400 / 1440 = 97.22 %.
+        (one_day(), NodeGroupKind.MANAGED, None, "97.2%"),
+        # UltraServer self-managed default lead 70 min: 1370 / 1440 = 95.14 %.
+        (ultra(), NodeGroupKind.SELF_MANAGED, None, "95.1%"),
+        # 90 min lead: 1350 / 1440 = 93.75 % exactly, rounded half up.
+        (one_day(), NodeGroupKind.SELF_MANAGED, timedelta(minutes=90), "93.8%"),
+    ],
+)
+def test_work_share_is_scale_down_minus_start_over_the_paid_time(
+    planned_block: Any, node_group: NodeGroupKind, drain_lead: timedelta | None, share: str
+) -> None:
+    (group,) = plan_block(planned_block, node_group=node_group, drain_lead=drain_lead).node_groups
+
+    assert group.work_share_text == share
+    assert group.work_time == group.scale_down - planned_block.start
+    assert group.work_share == pytest.approx(
+        (group.scale_down - planned_block.start) / (planned_block.end - planned_block.start)
+    )
+
+
+def test_drain_lead_applies_to_self_managed_only_when_both_are_planned() -> None:
+    groups = by_kind(plan_block(block(), drain_lead=timedelta(minutes=60)))
+
+    assert groups[NodeGroupKind.SELF_MANAGED].scale_down == datetime(
+        2027, 3, 15, 10, 30, tzinfo=UTC
+    )
+    assert groups[NodeGroupKind.MANAGED].scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+
+
+def test_fails_for_a_drain_lead_that_leaves_no_drain_time() -> None:
+    with pytest.raises(CapacityBlockError) as caught:
+        plan_block(ultra(), drain_lead=timedelta(minutes=60))
+
+    message = str(caught.value)
+    assert ULTRA_ID in message
+    assert "drain lead 1 h" in message
+    assert "more than 1 h" in message
+
+
+def test_fails_for_a_drain_lead_as_long_as_the_block() -> None:
+    with pytest.raises(CapacityBlockError, match=r"drain lead 1 day is not shorter than the block"):
+        plan_block(one_day(), drain_lead=timedelta(days=1))
+
+
+def test_fails_for_a_drain_lead_with_managed_node_groups() -> None:
+    with pytest.raises(CapacityBlockError, match=r"EKS scales managed node groups.*by itself"):
+        plan_block(block(), node_group=NodeGroupKind.MANAGED, drain_lead=timedelta(minutes=50))
+
+
+# -- text chart ------------------------------------------------------------------------------
+
+
+def chart_rows(text: str, label: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(f"  {label} ")]
+
+
+def test_chart_has_legend_definition_bars_and_events() -> None:
+    text = format_plan(Plan(blocks=(plan_block(block(), region=REGION),)), width=100)
+
+    assert text.isascii()
+    assert "Legend:" in text
+    assert "S start" in text
+    assert "R EC2 starts" in text
+    assert " ".join(WORK_SHARE_DEFINITION.split()) in " ".join(text.split())
+    (managed,) = chart_rows(text, "managed")
+    (self_managed,) = chart_rows(text, "self-managed")
+    for row in (managed, self_managed):
+        assert len(row) == 100
+        assert row.endswith("99.8%")
+        bar = row.split()[1]
+        assert bar.startswith("S=")
+        assert "//" in bar
+        # Drain start, then EC2's reclaim start, then the end, left to right.
+        assert bar.index("D") < bar.index("R") < bar.index("E") == len(bar) - 1
+        assert "-" in bar[bar.index("D") : bar.index("R")]
+        assert set(bar[bar.index("R") + 1 : -1]) == {"x"}
+    for line in (
+        "2027-03-01T11:30:00Z  start",
+        "2027-03-15T10:50:00Z  end - 40 min  D",
+        "2027-03-15T11:00:00Z  end - 30 min  R",
+        "2027-03-15T11:30:00Z  end           E",
+    ):
+        assert line in text
+    assert "Work share, managed: 99.8% (13 days 23 h 20 min of 14 days" in text
+
+
+def test_chart_shows_the_earlier_self_managed_drain_of_an_ultraserver_block() -> None:
+    text = format_plan(Plan(blocks=(plan_block(ultra()),)), width=120)
+
+    managed_bar = chart_rows(text, "managed")[0].split()[1]
+    self_bar = chart_rows(text, "self-managed")[0].split()[1]
+    # Self-managed drains before EC2 reclaims; EKS's managed scale-down comes after it.
+    assert self_bar.index("D") < self_bar.index("R")
+    assert managed_bar.index("R") < managed_bar.index("D")
+    assert chart_rows(text, "self-managed")[0].endswith("95.1%")
+    assert "Warning: EKS scales managed node groups to zero at 2027-03-15T10:50:00Z" in text
+
+
+@pytest.mark.parametrize("width", [60, 80, 132])
+def test_chart_rows_fit_the_width(width: int) -> None:
+    text = format_plan(Plan(blocks=(plan_block(block()),)), width=width)
+
+    rows = chart_rows(text, "managed") + chart_rows(text, "self-managed")
+    assert [len(row) for row in rows] == [width, width]
+    assert all(len(line) <= width for line in text.splitlines() if "cdk.context" not in line)
+
+
+def test_unicode_chart_uses_block_characters() -> None:
+    text = format_plan(Plan(blocks=(plan_block(block()),)), unicode=True)
+
+    assert "\u2588" in chart_rows(text, "managed")[0]
+    assert not text.isascii()
+
+
+def test_now_is_marked_only_when_given() -> None:
+    planned = (plan_block(block()),)
+    during = datetime(2027, 3, 8, tzinfo=UTC)
+
+    without = format_plan(Plan(blocks=planned))
+    marked = format_plan(Plan(blocks=planned, now=during))
+
+    assert "Now:" not in without
+    assert chart_rows(without, "now") == []
+    assert "Now: 2027-03-08T00:00:00Z" in marked
+    assert "Phase now: active" in marked
+    (now_row,) = chart_rows(marked, "now")
+    managed_bar = chart_rows(marked, "managed")[0]
+    # Day 6.5 of 14 lies in the head of the bar, between S and the axis break.
+    assert managed_bar.index("S") < now_row.index("N") < managed_bar.index("//")
+
+
+def test_now_before_the_start_gives_the_phase_without_a_marker() -> None:
+    text = format_plan(
+        Plan(blocks=(plan_block(block()),), now=datetime(2027, 2, 20, 9, tzinfo=UTC))
+    )
+
+    assert "Phase now: scheduled" in text
+    assert chart_rows(text, "now") == []
+
+
+def test_chart_is_deterministic() -> None:
+    planned = Plan(blocks=(plan_block(block()), plan_block(ultra())))
+
+    assert format_plan(planned, width=90) == format_plan(planned, width=90)
+    assert format_plan_svg(planned) == format_plan_svg(planned)
+
+
+# -- SVG ---------------------------------------------------------------------------------------
+
+
+def svg_texts(document: str) -> str:
+    root = ET.fromstring(document.encode("utf-8"))
+    assert root.tag == f"{SVG_NS}svg"
+    return "\n".join("".join(node.itertext()) for node in root.iter(f"{SVG_NS}text"))
+
+
+def test_svg_parses_and_holds_the_events() -> None:
+    document = format_plan_svg(
+        Plan(
+            blocks=(plan_block(block()), plan_block(ultra())),
+            now=datetime(2027, 3, 8, tzinfo=UTC),
+        )
+    )
+
+    texts = svg_texts(document)
+    for moment in (
+        "2027-03-01T11:30:00Z",  # instance block start
+        "2027-03-15T10:50:00Z",  # EKS scale-down / default self-managed drain
+        "2027-03-15T11:00:00Z",  # EC2 reclaim start, instance block
+        "2027-03-15T10:30:00Z",  # EC2 reclaim start, UltraServer block
+        "2027-03-15T10:20:00Z",  # UltraServer self-managed drain
+        "2027-03-15T11:30:00Z",  # end
+        "now 2027-03-08T00:00:00Z",
+    ):
+        assert moment in texts
+    for share in ("99.8%", "95.1%", "97.2%"):
+        assert share in texts
+    assert WORK_SHARE_DEFINITION in texts
+    assert RESERVATION_ID in texts
+    assert ULTRA_ID in texts
+
+
+def test_svg_draws_a_group_per_node_group() -> None:
+    root = ET.fromstring(format_plan_svg(Plan(blocks=(plan_block(block()),))).encode("utf-8"))
+
+    kinds = [
+        group.get("data-kind")
+        for group in root.iter(f"{SVG_NS}g")
+        if group.get("class") == "node-group"
+    ]
+    assert kinds == ["managed", "self-managed"]
+
+
+# -- reading cdk.context.json ----------------------------------------------------------------
+
+
+def test_plan_reads_every_cached_block_in_start_order(cache: Path) -> None:
+    calls = _context_cache.aws_call_count
+
+    result = plan()
+
+    assert result.source == cache
+    assert [item.block.capacity_reservation_id for item in result.blocks] == [
+        RESERVATION_ID,
+        ULTRA_ID,
+    ]
+    assert [(item.region, item.accounts) for item in result.blocks] == [
+        (REGION, (ACCOUNT,)),
+        ("us-east-1", (ACCOUNT,)),
+    ]
+    assert result.now is None
+    assert _context_cache.aws_call_count == calls
+
+
+def test_plan_filters_by_id_region_and_account(cache: Path, tmp_path: Path) -> None:
+    assert [b.block.capacity_reservation_id for b in plan([ULTRA_ID]).blocks] == [ULTRA_ID]
+    assert [b.block.capacity_reservation_id for b in plan(region="us-east-1").blocks] == [ULTRA_ID]
+    assert len(plan(account=ACCOUNT).blocks) == 2
+
+
+def test_a_shared_block_cached_for_two_accounts_is_shown_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    value = block().to_context_value()
+    write_cache(tmp_path, {key(): value, key(account=OTHER_ACCOUNT): value})
+
+    (only,) = plan().blocks
+
+    assert only.accounts == (ACCOUNT, OTHER_ACCOUNT)
+    assert only.warnings == ()
+    assert [b.accounts for b in plan(account=OTHER_ACCOUNT).blocks] == [(OTHER_ACCOUNT,)]
+
+
+def test_disagreeing_entries_are_both_shown_with_a_refresh_hint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    extended = block(end=END + timedelta(days=7)).to_context_value()
+    write_cache(tmp_path, {key(): block().to_context_value(), key(account=OTHER_ACCOUNT): extended})
+
+    stale, fresh = plan().blocks
+
+    assert (stale.accounts, fresh.accounts) == ((ACCOUNT,), (OTHER_ACCOUNT,))
+    for item in (stale, fresh):
+        (warning,) = item.warnings
+        assert "2027-03-22T11:30:00Z" in warning
+        assert f"capblock lookup {RESERVATION_ID} --region {REGION}" in warning
+        assert "--refresh" in warning
+
+
+def test_now_comes_from_the_context_key_in_the_cache_or_cdk_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_cache(tmp_path, {key(): block().to_context_value()})
+    (tmp_path / "cdk.json").write_text(
+        json.dumps(
+            {"app": "python app.py", "context": {"capblock-constructs:now": "2027-03-08T00:00:00Z"}}
+        )
+    )
+    assert plan().now == datetime(2027, 3, 8, tzinfo=UTC)
+
+    write_cache(
+        tmp_path,
+        {key(): block().to_context_value(), "capblock-constructs:now": "2027-02-20T09:00:00Z"},
+    )
+    assert plan().now == datetime(2027, 2, 20, 9, tzinfo=UTC)
+    # A given moment wins over the context.
+    assert plan(now=datetime(2027, 3, 15, tzinfo=UTC)).now == datetime(2027, 3, 15, tzinfo=UTC)
+
+
+def test_fails_when_the_cache_file_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(CapacityBlockError) as caught:
+        plan()
+
+    assert "does not exist" in str(caught.value)
+    assert "capblock lookup <reservation-id> --region <region>" in str(caught.value)
+
+
+def test_fails_listing_every_problem(cache: Path) -> None:
+    with pytest.raises(CapacityBlockError) as caught:
+        plan(["cr-x", "cr-0123456789abcdef1"], region="Ohio", account="12")
+
+    problems = caught.value.problems
+    assert any("region 'Ohio'" in problem for problem in problems)
+    assert any("account '12'" in problem for problem in problems)
+    assert any("'cr-x'" in problem for problem in problems)
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def test_plan_command_prints_the_chart(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["plan", "--width", "100"], capsys)
+
+    assert (code, err) == (0, "")
+    assert f"2 blocks from {cache}" in " ".join(out.split())
+    assert out.isascii()
+    assert len(chart_rows(out, "managed")) == 2
+    assert "2027-03-15T10:20:00Z  end - 1 h 10 min  D" in out
+    assert "Now:" not in out
+
+
+def test_plan_command_options(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        [
+            "plan",
+            RESERVATION_ID,
+            "--node-group",
+            "self-managed",
+            "--drain-lead",
+            "90",
+            "--now",
+            "2027-03-08T00:00:00Z",
+        ],
+        capsys,
+    )
+
+    assert code == 0
+    assert ULTRA_ID not in out
+    assert chart_rows(out, "managed") == []
+    # 14 days with a 90 min lead: (20160 - 90) / 20160 = 99.55 %, rounded half up.
+    assert chart_rows(out, "self-managed")[0].endswith("99.6%")
+    assert "2027-03-15T10:00:00Z  end - 1 h 30 min  D" in out
+    assert "Phase now: active" in out
+
+
+def test_plan_command_writes_the_svg(
+    cache: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "plan.svg"
+
+    code, out, _ = run(["plan", "--svg", str(target)], capsys)
+
+    assert code == 0
+    assert f"SVG written to {target}" in out
+    assert "2027-03-15T10:30:00Z" in svg_texts(target.read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["plan", "cr-0123456789abcdef1"], "no entry for cr-0123456789abcdef1"),
+        (["plan", "--region", "eu-west-1"], "none of the Capacity Blocks"),
+        (["plan", "--drain-lead", "30", RESERVATION_ID], "more than 30 min"),
+        (["plan", "--node-group", "managed", "--drain-lead", "50"], "drop the drain lead"),
+        (["plan", "--now", "yesterday"], "--now 'yesterday' is not an ISO 8601 timestamp"),
+        (["plan", "--svg", "/nonexistent-dir/plan.svg"], "cannot write the SVG"),
+    ],
+)
+def test_plan_command_errors_exit_2_without_traceback(
+    cache: Path, capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    code, out, err = run(argv, capsys)
+
+    assert code == 2
+    assert out == ""
+    assert err.startswith("capblock plan: error: ")
+    assert expected in err
+    assert "Traceback" not in err
+
+
+def test_plan_command_with_an_empty_cache_names_capblock_lookup(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_cache(tmp_path, {"availability-zones:account=123456789012:region=us-east-2": []})
+
+    code, out, err = run(["plan"], capsys)
+
+    assert (code, out) == (2, "")
+    assert "holds no Capacity Block entries" in err
+    assert "capblock lookup <reservation-id> --region <region>" in err
+
+
+def test_plan_command_reports_a_corrupt_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_cache(tmp_path, {key(): {"capacityReservationId": RESERVATION_ID}})
+
+    code, _, err = run(["plan"], capsys)
+
+    assert code == 2
+    assert key() in err
+    assert "capblock lookup <id> --refresh" in err
+
+
+def test_plan_command_rejects_a_drain_lead_that_is_not_minutes(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["plan", "--drain-lead", "40m"], capsys)
+
+    assert code == 2
+    assert "'40m' is not a whole number of minutes" in err
+
+
+def test_managed_drain_lead_is_reported_once_for_all_blocks(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["plan", "--node-group", "managed", "--drain-lead", "50"], capsys)
+
+    assert code == 2
+    assert err.count("a drain lead of 50 min was given for a managed node group") == 1
+
+
+def test_drain_lead_problems_name_each_block(cache: Path) -> None:
+    # 45 min suits the instance block (reclaim at end - 30 min), not the UltraServer one (60).
+    with pytest.raises(CapacityBlockError) as caught:
+        plan(drain_lead=timedelta(minutes=45))
+
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"Capacity Block {ULTRA_ID}: drain lead 45 min leaves no time")
+
+
+def test_plan_help_states_the_work_share_definition(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["plan", "--help"], capsys)
+
+    assert code == 0
+    assert "--drain-lead MINUTES" in out
+    assert "--node-group {managed,self-managed,both}" in out
+    assert "Work share = (scale-down time - start) / (end - start)" in out
