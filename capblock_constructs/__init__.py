@@ -6,6 +6,7 @@ from .capacity_block import (
     EC2_RECLAIM_LEAD,
     EC2_RECLAIM_LEAD_ULTRASERVER,
     EKS_MANAGED_SCALE_DOWN_LEAD,
+    SCHEDULED_ACTION_MAX_DELAY,
     BlockPhase,
     CapacityBlock,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "NTH_MANAGED_TAG",
     "RESERVATION_LABEL",
     "RESERVATION_TAG_KEY",
+    "SCHEDULED_ACTION_MAX_DELAY",
     "TAINT_EFFECTS",
     "WORK_SHARE_DEFINITION",
     "AmiResolution",

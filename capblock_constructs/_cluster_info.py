@@ -12,6 +12,8 @@ an imported cluster cannot say, a cached ``eks:DescribeCluster`` lookup.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,9 @@ from ._aws import client, describe_error
 from ._context_cache import cached_lookup, context_key, note_aws_call, stack_environment
 from ._problems import Problems
 from .errors import CapacityBlockError
+
+# EKS names versions by Kubernetes minor version only, as "1.33".
+_VERSION = re.compile(r"^1\.[0-9]+$")
 
 AUTHENTICATION_MODES = ("API", "API_AND_CONFIG_MAP", "CONFIG_MAP")
 
@@ -214,6 +219,20 @@ def _v2_configuration(cluster: eks_v2.Cluster) -> tuple[str | None, str | None, 
     return version, service_cidr, mode
 
 
+def _is_service_cidr(value: str) -> bool:
+    """An IPv4 network of /12 to /24, as EKS requires of a service CIDR, or an IPv6 network.
+
+    IPv6 clusters get their service range from EKS; it is passed through as given.
+    """
+    if "/" not in value:
+        return False
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        return False
+    return network.version == 6 or 12 <= network.prefixlen <= 24
+
+
 def resolve_cluster_info(
     scope: Construct,
     *,
@@ -322,6 +341,19 @@ def resolve_cluster_info(
             f"the cluster's Kubernetes version is unknown ({source}); pass "
             "kubernetes_version='1.33' (the cluster's version), which selects the AMI."
         )
+    if version is not None and not Token.is_unresolved(version) and not _VERSION.match(version):
+        problems.add(
+            f"kubernetes_version {version!r} ({source}) is not a Kubernetes minor version; "
+            "write it as EKS does, for example '1.33' (no 'v', no patch number)."
+        )
+        version = None
+    if cidr is not None and not Token.is_unresolved(cidr) and not _is_service_cidr(cidr):
+        problems.add(
+            f"service_ipv4_cidr {cidr!r} ({source}) is not a service network EKS allows (CIDR "
+            "notation, /12 to /24); pass the cluster's service CIDR, for example "
+            "'172.20.0.0/16'."
+        )
+        cidr = None
     if (
         endpoint is None
         or authority is None

@@ -24,8 +24,9 @@ Rules:
 
 from __future__ import annotations
 
-from aws_cdk import Token
+from aws_cdk import Stack, Token
 from aws_cdk import aws_ec2 as ec2
+from constructs import Construct
 
 from ._problems import Problems
 from .capacity_block import CapacityBlock
@@ -134,3 +135,19 @@ def _name_of(subnet: ec2.ISubnet) -> str:
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
+
+
+def check_block_region(scope: Construct, capacity_block: CapacityBlock, problems: Problems) -> None:
+    """A Capacity Block can only be used from a stack in its own Region."""
+    region = Stack.of(scope).region
+    if Token.is_unresolved(region):
+        return
+    zone = capacity_block.availability_zone
+    if not zone.startswith(f"{region}-") and not (
+        zone.startswith(region) and zone[len(region) :].isalpha()
+    ):
+        problems.add(
+            f"Capacity Block {capacity_block.capacity_reservation_id} is in {zone}, which is "
+            f"not in the stack's region {region}; deploy this node group in a stack for the "
+            "block's region."
+        )

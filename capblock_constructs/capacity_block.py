@@ -18,6 +18,9 @@ __all__ = [
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
+    "MAX_HEARTBEAT",
+    "MIN_HEARTBEAT",
+    "SCHEDULED_ACTION_MAX_DELAY",
     "BlockPhase",
     "CapacityBlock",
 ]
@@ -30,6 +33,15 @@ EC2_RECLAIM_LEAD_ULTRASERVER = timedelta(minutes=60)
 
 EKS_MANAGED_SCALE_DOWN_LEAD = timedelta(minutes=40)
 """EKS scales a ``CAPACITY_BLOCK`` managed node group to zero this long before the end."""
+
+SCHEDULED_ACTION_MAX_DELAY = timedelta(minutes=2)
+"""How late EC2 Auto Scaling may run a scheduled action ("may be delayed for up to two minutes
+from the scheduled start time", Amazon EC2 Auto Scaling user guide, scheduled scaling)."""
+
+MIN_HEARTBEAT = timedelta(seconds=30)
+"""The shortest heartbeat an Auto Scaling lifecycle hook accepts."""
+MAX_HEARTBEAT = timedelta(seconds=7200)
+"""The longest heartbeat an Auto Scaling lifecycle hook accepts."""
 
 # Ten minutes of drain before EC2 starts reclaiming: the margin EKS itself leaves
 # for instance blocks (40 - 30), applied to UltraServer blocks too (70 - 60).

@@ -125,14 +125,16 @@ class CapacityBlockLaunchTemplate(Construct):
         super().__init__(scope, id)
         require_capacity_block(capacity_block, path=self.node.path)
         volume = root_volume or RootVolume()
-        _validate(
-            self.node.path,
+        problems = Problems(self.node.path)
+        check_options(
+            problems,
             user_data=user_data,
             image_id=image_id,
             network_interfaces=network_interfaces,
             root_volume=volume,
             hop_limit=http_put_response_hop_limit,
         )
+        problems.raise_if_any()
         self.capacity_block = capacity_block
         self.root_volume = volume
         self.network_interfaces = tuple(network_interfaces or ())
@@ -234,8 +236,8 @@ class CapacityBlockLaunchTemplate(Construct):
         return self.resource.attr_latest_version_number
 
 
-def _validate(
-    path: str,
+def check_options(
+    problems: Problems,
     *,
     user_data: object,
     image_id: str | None,
@@ -243,7 +245,11 @@ def _validate(
     root_volume: RootVolume,
     hop_limit: int,
 ) -> None:
-    problems = Problems(path)
+    """Add a problem for each launch-template option EC2 would reject.
+
+    Node groups call it before building their launch template, so that its
+    problems come in the same error as their own.
+    """
     if user_data is not None and not isinstance(user_data, (str, ec2.UserData)):
         problems.add(
             f"user_data is {type(user_data).__name__}, not text; pass a str (decode bytes "
@@ -332,4 +338,3 @@ def _validate(
             "the network interfaces have none at network card 0, device index 0; the primary "
             "interface must be there."
         )
-    problems.raise_if_any()

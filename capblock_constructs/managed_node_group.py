@@ -15,28 +15,57 @@ therefore writes the desired size that fits the block's phase at synth time
   (the Auto Scaling group reports launch errors until the block is active,
   then launches), no schedule, and a warning;
 - while the block is active: the target size, no schedule;
-- from EKS's scale-down time (40 minutes before the end; 70 for UltraServer
-  blocks, whose instances EC2 reclaims 60 minutes before the end): 0, so a
-  late deployment never scales a draining group back up;
+- from the scale-down time: 0, so a late deployment never scales a draining
+  group back up. For instance blocks that is EKS's own scale-down, 40 minutes
+  before the end. UltraServer blocks, whose instances EC2 starts reclaiming
+  60 minutes before the end, scale down 70 minutes before it: EKS's action
+  at 40 minutes would come after EC2 began terminating, so the construct adds
+  a second one-time schedule that sets the desired size to 0 then (and keeps
+  the group at 0 from ``schedule_safety_margin`` before that time, when the
+  schedule could no longer be created in time);
 - at or after the end: an error.
 
-When the schedule fires, the node group's live desired size differs from the
-template's 0 until the next synth and deploy, which writes the target size
+When the scale-up schedule fires, the node group's live desired size differs
+from the template's 0 until the next synth and deploy, which writes the target size
 (the block is active by then) and drops the schedule. CloudFormation only
 calls EKS when the template value changes, so an unchanged template does not
 undo the scale-up; a template synthesized before the start and deployed after
 it would, so deploy from a fresh synth.
 
-The schedule uses the API's default ``ActionAfterCompletion`` of ``NONE``: the
-CloudFormation resource has no such property (registry schema of
-``AWS::Scheduler::Schedule``), and ``DELETE`` would make the schedule vanish
+Both schedules hold times computed from the block at synth time. An extended
+block keeps its reservation ID but gets a new end, so refresh the cached
+lookup and deploy again after buying an extension: until then an UltraServer
+block's scale-down schedule still fires 70 minutes before the old end.
+
+The schedules use the API's default ``ActionAfterCompletion`` of ``NONE``:
+the CloudFormation resource has no such property (registry schema of
+``AWS::Scheduler::Schedule``), and ``DELETE`` would make a schedule vanish
 behind CloudFormation's back.
+
+Updates and replacement
+-----------------------
+Any change to the launch template (user data, AMI, root volume, security
+groups, tags) becomes a new template version, and EKS rolls every node to it.
+EKS's default update strategy launches the new nodes before it terminates the
+old ones, but a Capacity Block has no spare instances, and AWS says: "When
+upgrading managed node groups with Capacity Blocks, make sure that the desired
+size of the node group is set to 0" (EKS user guide, Capacity Blocks for
+managed node groups). Change the template, or the cluster's Kubernetes
+version, before the block starts or after it ends, or scale the group to 0
+first (``aws eks update-nodegroup-config --scaling-config desiredSize=0``).
+``CapacityType``, ``AmiType``, ``Subnets``, ``NodeRole`` and
+``NodegroupName`` are create-only (CloudFormation registry schema of
+``AWS::EKS::Nodegroup``): changing one replaces the node group, which fails
+while ``nodegroup_name`` pins the name. Moving the construct to a later
+block in another Availability Zone changes ``Subnets`` and so replaces the
+group; a later block in the same zone is a template update, best deployed
+while the group is at 0.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
@@ -49,12 +78,17 @@ from constructs import Construct
 from . import _time
 from ._node_labels import merge_labels, validate_labels_and_taints
 from ._problems import Problems
-from ._subnets import select_block_subnets
-from .capacity_block import CapacityBlock
+from ._subnets import check_block_region, select_block_subnets
+from .capacity_block import CapacityBlock, require_capacity_block
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
-from .instance_types import instance_type_info
-from .launch_template import CapacityBlockLaunchTemplate, NetworkInterface, RootVolume
+from .instance_types import InstanceTypeInfo, instance_type_info
+from .launch_template import (
+    CapacityBlockLaunchTemplate,
+    NetworkInterface,
+    RootVolume,
+    check_options,
+)
 from .taints import NodeTaint, accelerator_taints
 
 __all__ = ["CapacityBlockManagedNodeGroup"]
@@ -96,6 +130,7 @@ _AMI_TYPES = frozenset(
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
 _SCHEDULER_RETRY_ATTEMPTS = 10
 _SCHEDULER_MAX_EVENT_AGE = Duration.hours(1)
+_DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
 
 
 class _HasClusterName(Protocol):
@@ -113,7 +148,11 @@ class CapacityBlockManagedNodeGroup(Construct):
     and, for a block that has not started, a one-time EventBridge Scheduler
     schedule that scales the group up at the start (see the module docstring
     for how the desired size follows the block). EKS scales the group down
-    itself 40 minutes before the end; nothing here adds a scale-down.
+    itself 40 minutes before the end; only UltraServer blocks, which EC2
+    reclaims 60 minutes before the end, get a scale-down schedule of their own
+    70 minutes before it. Changing the launch template rolls the nodes, which
+    AWS asks to do at desired size 0 (see "Updates and replacement" in the
+    module docstring).
 
     Nodes get the labels :data:`RESERVATION_LABEL` and
     :data:`BLOCK_END_LABEL`, and a ``NoSchedule`` taint for the accelerator
@@ -172,12 +211,19 @@ class CapacityBlockManagedNodeGroup(Construct):
         instance count, which it may not exceed.
     :param desired_size: How many nodes to run while the block is active.
         Defaults to ``max_size``.
-    :param schedule_safety_margin: The scale-up schedule is only created if
-        the block starts at least this long after synth; closer to the start,
-        the group is sized as if the block were active. Defaults to 15 minutes.
+    :param schedule_safety_margin: A schedule is only created for a time more
+        than this long after synth, so it is never in the past when the stack
+        deploys; closer to the start, the group is sized as if the block were
+        active, and closer to an UltraServer block's scale-down time, it is
+        kept at 0. Defaults to 15 minutes.
     :param instance_types: Not supported: the instance type is the block's,
         set in the launch template, and EKS fails a node group that also
         names instance types. Any value is an error.
+    :param capacity_reservation_resource_group_arn: Launch into this
+        resource group instead of targeting the reservation ID, as UltraServer
+        blocks can. Defaults to the reservation ID. Only for UltraServer
+        blocks: EC2 does not let instance blocks be used through resource
+        groups.
     :param tags: Tags for the node group and the launch template's instances.
     """
 
@@ -204,14 +250,28 @@ class CapacityBlockManagedNodeGroup(Construct):
         taints: Sequence[NodeTaint] | None = None,
         max_size: int | None = None,
         desired_size: int | None = None,
-        schedule_safety_margin: Duration | None = None,
+        schedule_safety_margin: Duration | timedelta | None = None,
         instance_types: Sequence[str] | None = None,
+        capacity_reservation_resource_group_arn: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
+        require_capacity_block(capacity_block, path=self.node.path)
         block = capacity_block
         problems = Problems(self.node.path)
-        margin = schedule_safety_margin or Duration.minutes(15)
+        margin = _margin(schedule_safety_margin, problems)
+        check_block_region(self, block, problems)
+        if not isinstance(getattr(cluster, "cluster_name", None), str):
+            problems.add(
+                f"cluster {cluster!r} has no cluster_name; pass an EKS cluster, or import one "
+                "with Cluster.from_cluster_attributes(self, 'Cluster', cluster_name='<name>')."
+            )
+        for group in security_groups or ():
+            if not hasattr(group, "security_group_id"):
+                problems.add(
+                    f"security_groups holds {group!r}, not a security group; wrap IDs with "
+                    "ec2.SecurityGroup.from_security_group_id(self, 'Sg', 'sg-...')."
+                )
 
         if instance_types is not None:
             problems.add(
@@ -219,6 +279,15 @@ class CapacityBlockManagedNodeGroup(Construct):
                 f"the Capacity Block's ({block.instance_type}), set in the launch template, and "
                 "EKS fails a node group that names instance types as well; remove "
                 "instance_types."
+            )
+
+        if capacity_reservation_resource_group_arn is not None and not block.is_ultraserver:
+            problems.add(
+                f"capacity_reservation_resource_group_arn "
+                f"{capacity_reservation_resource_group_arn!r} is set, but Capacity Block "
+                f"{block.capacity_reservation_id} is an instance block, which EC2 does not "
+                "let you use through a resource group; remove "
+                "capacity_reservation_resource_group_arn."
             )
 
         subnets = select_block_subnets(
@@ -252,11 +321,25 @@ class CapacityBlockManagedNodeGroup(Construct):
                 "cluster.resourcesVpcConfig.clusterSecurityGroupId) or import the cluster with it."
             )
 
-        # Duration refuses negative amounts, so the margin is zero or more.
-        margin_seconds = margin.to_seconds()
+        # The launch template checks its own inputs when it is built, after this
+        # point; checking them now as well puts its problems in the same error.
+        check_options(
+            problems,
+            user_data=user_data,
+            image_id=image_id,
+            network_interfaces=interfaces,
+            root_volume=root_volume or RootVolume(),
+            hop_limit=http_put_response_hop_limit,
+        )
+
+        margin_seconds = margin.total_seconds()
 
         now = _time.now(self)
+        # 40 minutes before the end (EKS's own action) for instance blocks; 70 for
+        # UltraServer blocks, which EC2 starts reclaiming 60 minutes before the end.
         scale_down_at = min(block.eks_managed_scale_down, block.end - block.default_drain_lead)
+        # EKS's action comes too late for UltraServer blocks, so they get one of ours.
+        own_scale_down = scale_down_at < block.eks_managed_scale_down
         if now >= block.end:
             problems.add(
                 f"Capacity Block {block.capacity_reservation_id} ended at "
@@ -265,7 +348,8 @@ class CapacityBlockManagedNodeGroup(Construct):
             )
         problems.raise_if_any()
 
-        schedule_at = None
+        schedule_up_at: datetime | None = None
+        schedule_down_at: datetime | None = None
         if now >= scale_down_at:
             desired = 0
             self._warn(
@@ -273,6 +357,15 @@ class CapacityBlockManagedNodeGroup(Construct):
                 f"Capacity Block {block.capacity_reservation_id} is past the scale-down time "
                 f"{_time.format_utc(scale_down_at)} (now {_time.format_utc(now)}); the node "
                 "group is kept at 0 nodes because EC2 is about to reclaim the instances.",
+            )
+        elif own_scale_down and (scale_down_at - now).total_seconds() <= margin_seconds:
+            desired = 0
+            self._warn(
+                "scaleDownWithinMargin",
+                f"Capacity Block {block.capacity_reservation_id} is an UltraServer block whose "
+                f"scale-down time {_time.format_utc(scale_down_at)} is within "
+                f"schedule_safety_margin of now ({_time.format_utc(now)}); a scale-down "
+                "schedule might not be in place by then, so the node group is kept at 0 nodes.",
             )
         elif now >= block.start:
             desired = size_target
@@ -289,25 +382,31 @@ class CapacityBlockManagedNodeGroup(Construct):
         else:
             desired = 0
             # A target of zero needs no scale-up.
-            schedule_at = block.start if size_target > 0 else None
+            schedule_up_at = block.start if size_target > 0 else None
+        if own_scale_down and (desired > 0 or schedule_up_at is not None):
+            # Only reached while the scale-down time is more than the margin away.
+            schedule_down_at = scale_down_at
 
         if block.is_ultraserver:
             self._warn(
                 "ultraServerScaleDown",
                 f"Capacity Block {block.capacity_reservation_id} is an UltraServer block "
-                f"({block.ultraserver_type}): EC2 reclaims its instances 60 minutes before the "
-                f"end ({_time.format_utc(block.reclaim_start)}), but EKS scales a managed node "
-                "group down only 40 minutes before it "
-                f"({_time.format_utc(block.eks_managed_scale_down)}), "
-                "too late to drain. Use the self-managed node group with a drain lead of at "
-                "least 70 minutes, or scale this group to 0 yourself before "
-                f"{_time.format_utc(block.end - block.default_drain_lead)}.",
+                f"({block.ultraserver_type}): EC2 starts reclaiming its instances at "
+                f"{_time.format_utc(block.reclaim_start)} (60 minutes before the end), before "
+                "EKS's own scale-down at "
+                f"{_time.format_utc(block.eks_managed_scale_down)} (40 minutes). This node "
+                "group therefore also scales itself to 0 at "
+                f"{_time.format_utc(scale_down_at)} (ScaleDownSchedule). After extending the "
+                "block, refresh it (capblock lookup <id> --refresh) and deploy again, or that "
+                "schedule drains the nodes before the old end.",
             )
         if image_id is not None and user_data is None:
             self._warn(
                 "customAmiWithoutUserData",
-                "image_id is set without user_data: EKS does not bootstrap custom AMIs, so "
-                "the nodes only join if the AMI bootstraps itself (nodeadm NodeConfig).",
+                f"image_id {image_id!r} is set without user_data: EKS does not bootstrap custom "
+                "AMIs, so the nodes only join if the AMI bootstraps itself. Pass user_data with "
+                "a nodeadm NodeConfig (apiVersion node.eks.aws/v1alpha1), or use an AMI that "
+                "joins the cluster on its own.",
             )
 
         self.capacity_block = block
@@ -348,6 +447,7 @@ class CapacityBlockManagedNodeGroup(Construct):
             network_interfaces=interfaces,
             root_volume=root_volume,
             http_put_response_hop_limit=http_put_response_hop_limit,
+            capacity_reservation_resource_group_arn=capacity_reservation_resource_group_arn,
             tags=tags,
         )
 
@@ -376,10 +476,32 @@ class CapacityBlockManagedNodeGroup(Construct):
             tags=dict(tags) if tags else None,
         )
 
+        # The role both schedules use (its ID predates the scale-down schedule).
         self.scale_up_role: iam.Role | None = None
         self.scale_up_schedule: scheduler.CfnSchedule | None = None
-        if schedule_at is not None:
-            self._add_scale_up_schedule(cluster, schedule_at_text=_at_expression(schedule_at))
+        self.scale_down_schedule: scheduler.CfnSchedule | None = None
+        if schedule_up_at is not None:
+            self.scale_up_schedule = self._add_schedule(
+                cluster,
+                "ScaleUpSchedule",
+                at=schedule_up_at,
+                desired_size=self.target_size,
+                description=(
+                    f"Scale the node group on Capacity Block {block.capacity_reservation_id} "
+                    f"to {self.target_size} at its start"
+                ),
+            )
+        if schedule_down_at is not None:
+            self.scale_down_schedule = self._add_schedule(
+                cluster,
+                "ScaleDownSchedule",
+                at=schedule_down_at,
+                desired_size=0,
+                description=(
+                    f"Scale the node group on UltraServer Capacity Block "
+                    f"{block.capacity_reservation_id} to 0 before EC2 reclaims its instances"
+                ),
+            )
 
     # -- public attributes ---------------------------------------------------------
 
@@ -437,16 +559,21 @@ class CapacityBlockManagedNodeGroup(Construct):
         )
         return role
 
-    def _add_scale_up_schedule(self, cluster: _HasClusterName, *, schedule_at_text: str) -> None:
+    def _schedule_role(self, cluster: _HasClusterName) -> iam.Role:
+        if self.scale_up_role is not None:
+            return self.scale_up_role
         stack = Stack.of(self)
-        role = iam.Role(
+        # eks:UpdateNodegroupConfig authorizes on the nodegroup resource type
+        # (arn:...:nodegroup/<cluster>/<name>/<uuid>, the Arn attribute), per the
+        # Service Authorization Reference for Amazon EKS; no wildcard is needed.
+        self.scale_up_role = iam.Role(
             self,
             "ScaleUpRole",
             assumed_by=iam.ServicePrincipal(
                 "scheduler.amazonaws.com",
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             ),
-            description="Lets EventBridge Scheduler scale one Capacity Block node group up",
+            description="Lets EventBridge Scheduler resize one Capacity Block node group",
             inline_policies={
                 "UpdateThisNodegroup": iam.PolicyDocument(
                     statements=[
@@ -458,25 +585,42 @@ class CapacityBlockManagedNodeGroup(Construct):
                 )
             },
         )
-        # Universal targets take the SDK's request members in PascalCase.
+        return self.scale_up_role
+
+    def _add_schedule(
+        self,
+        cluster: _HasClusterName,
+        id: str,
+        *,
+        at: datetime,
+        desired_size: int,
+        description: str,
+    ) -> scheduler.CfnSchedule:
+        stack = Stack.of(self)
+        role = self._schedule_role(cluster)
+        # Universal target: arn:aws:scheduler:::aws-sdk:<service>:<apiAction>, where
+        # <service> is the AWS SDK service identifier ("eks", botocore's service id
+        # "EKS" in lower case) and <apiAction> the operation in camelCase
+        # (EventBridge Scheduler user guide, "Using universal targets"). Input takes
+        # the operation's request members in PascalCase (ClusterName, not the REST
+        # body's clusterName), as in the CDK's own universal-target example
+        # ({"DbClusterIdentifier": ...} for rds:stopDBCluster) and as users report
+        # from CreateSchedule, which rejected camelCase input for this very call with
+        # a ValidationException naming the missing ClusterName.
         payload: dict[str, Any] = {
             "ClusterName": cluster.cluster_name,
             "NodegroupName": self.nodegroup_name,
             "ScalingConfig": {
                 "MinSize": 0,
                 "MaxSize": self.max_size,
-                "DesiredSize": self.target_size,
+                "DesiredSize": desired_size,
             },
         }
-        self.scale_up_role = role
-        self.scale_up_schedule = scheduler.CfnSchedule(
+        return scheduler.CfnSchedule(
             self,
-            "ScaleUpSchedule",
-            description=(
-                f"Scale the node group on Capacity Block "
-                f"{self.capacity_block.capacity_reservation_id} to {self.target_size} at its start"
-            ),
-            schedule_expression=schedule_at_text,
+            id,
+            description=description,
+            schedule_expression=_at_expression(at),
             schedule_expression_timezone="UTC",
             flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
             state="ENABLED",
@@ -490,6 +634,22 @@ class CapacityBlockManagedNodeGroup(Construct):
                 ),
             ),
         )
+
+
+def _margin(value: Duration | timedelta | None, problems: Problems) -> timedelta:
+    """The schedule safety margin as a timedelta; 15 minutes when not given."""
+    if value is None:
+        return _DEFAULT_SCHEDULE_SAFETY_MARGIN
+    if isinstance(value, Duration):
+        # Duration refuses negative amounts, so the margin is zero or more.
+        return timedelta(seconds=value.to_seconds())
+    if isinstance(value, timedelta) and value >= timedelta(0):
+        return value
+    problems.add(
+        f"schedule_safety_margin {value!r} is not a duration of zero or more; pass "
+        "Duration.minutes(15) or timedelta(minutes=15)."
+    )
+    return _DEFAULT_SCHEDULE_SAFETY_MARGIN
 
 
 def _cluster_security_group_id(cluster: _HasClusterName) -> str | None:
@@ -526,9 +686,11 @@ def _check_ami_type(
             "or choose an EKS AMI type such as AL2023_x86_64_NVIDIA."
         )
         return None
-    if ami_type is not None:
-        return ami_type
     info = instance_type_info(block.instance_type)
+    if ami_type is not None:
+        if info is not None:
+            _check_ami_type_fits(problems, info, ami_type)
+        return ami_type
     if info is None:
         problems.add(
             f"instance type {block.instance_type!r} is not in the capblock-constructs "
@@ -537,6 +699,24 @@ def _check_ami_type(
         )
         return None
     return info.eks_ami_type
+
+
+def _check_ami_type_fits(problems: Problems, info: InstanceTypeInfo, ami_type: str) -> None:
+    """Add a problem when the AMI type cannot run on the instance type at all."""
+    ami_architecture = "arm64" if "ARM_64" in ami_type else "x86_64"
+    if ami_architecture != info.architecture:
+        problems.add(
+            f"ami_type {ami_type!r} is built for {ami_architecture}, but "
+            f"{info.instance_type} has {info.architecture} CPUs, so its instances could "
+            f"not boot it; use {info.eks_ami_type}."
+        )
+        return
+    wrong_accelerator = ("NEURON" if info.accelerator == "nvidia" else "NVIDIA") in ami_type
+    if wrong_accelerator:
+        problems.add(
+            f"ami_type {ami_type!r} carries the drivers of another accelerator than "
+            f"{info.instance_type}'s ({info.accelerator}); use {info.eks_ami_type}."
+        )
 
 
 def _check_sizes(

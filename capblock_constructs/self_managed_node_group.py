@@ -13,6 +13,7 @@ from aws_cdk import (
     CfnUpdatePolicy,
     Duration,
     Fn,
+    Stack,
     Validations,
 )
 from aws_cdk import aws_autoscaling as autoscaling
@@ -27,10 +28,16 @@ from ._cluster_info import ClusterInfo, is_cluster_built_in_app, resolve_cluster
 from ._node_labels import merge_labels, validate_labels_and_taints
 from ._node_user_data import al2023_user_data, bottlerocket_user_data
 from ._problems import Problems
-from ._subnets import select_block_subnets
+from ._subnets import check_block_region, select_block_subnets
 from ._time import format_utc, now
 from .ami import EksOptimizedAmi, resolve_image_id
-from .capacity_block import CapacityBlock
+from .capacity_block import (
+    MAX_HEARTBEAT,
+    MIN_HEARTBEAT,
+    SCHEDULED_ACTION_MAX_DELAY,
+    CapacityBlock,
+    require_capacity_block,
+)
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
 from .launch_template import (
@@ -44,6 +51,7 @@ from .termination import NTH_CHART_VERSION, NTH_MANAGED_TAG, NodeTerminationHand
 
 __all__ = [
     "DEFAULT_SCHEDULE_SAFETY_MARGIN",
+    "SCHEDULED_ACTION_MAX_DELAY",
     "CapacityBlockSelfManagedNodeGroup",
     "SchedulePlan",
     "plan_schedule",
@@ -52,8 +60,6 @@ __all__ = [
 DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
 """Scheduled actions closer to now than this are left out: they could be past by deploy time."""
 
-MIN_HEARTBEAT = timedelta(seconds=30)
-MAX_HEARTBEAT = timedelta(seconds=7200)
 
 _NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -63,13 +69,20 @@ _NODE_POLICIES = (
 )
 
 
-def _as_timedelta(value: Duration | timedelta, *, name: str, problems: Problems) -> timedelta:
+def _as_timedelta(
+    value: Duration | timedelta,
+    *,
+    name: str,
+    problems: Problems,
+    fallback: timedelta = timedelta(0),
+) -> timedelta:
     if isinstance(value, timedelta):
         return value
     if isinstance(value, Duration):
         return timedelta(seconds=value.to_seconds())
     problems.add(f"{name} {value!r} is not a duration; pass Duration.minutes(...) or a timedelta.")
-    return timedelta(0)
+    # The fallback keeps checks that depend on this value from adding confusing problems.
+    return fallback
 
 
 def _minutes(span: timedelta) -> str:
@@ -90,6 +103,14 @@ class SchedulePlan:
     desired_capacity: int
     """The group's ``DesiredCapacity``: the size for the phase it will be in after the deploy."""
 
+    @property
+    def drained(self) -> bool:
+        """Whether the deploy itself must drain the group: the scale-down time is past or too close.
+
+        The group's ``MaxSize`` is then 0 as well, like the scale-down action's.
+        """
+        return self.scale_down_at is None
+
 
 def plan_schedule(
     block: CapacityBlock,
@@ -105,8 +126,9 @@ def plan_schedule(
     ``now``: CloudFormation deploys take a while and EC2 Auto Scaling
     rejects start times in the past. Without a scale-up action the group is
     sized for the block being active, unless the scale-down is also gone, in
-    which case it stays (or goes) to zero: a late deploy must not scale a
-    draining group back up.
+    which case it stays (or goes) to zero (and :attr:`SchedulePlan.drained`
+    sets ``MaxSize`` to zero too): a late deploy must not scale a draining
+    group back up.
     """
     earliest = now + safety_margin
     scale_down = block.end - drain_lead
@@ -126,9 +148,17 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
     start, and down to zero ``drain_lead`` before the end. A termination
     lifecycle hook holds each instance while aws-node-termination-handler
     (queue-processor mode; its SQS queue, EventBridge rules and IAM policy
-    are created here as :attr:`termination_handler`) drains the node, so
+    are created here, or shared through ``termination_handler``, as
+    :attr:`termination_handler`) drains the node, so
     pods leave before EC2 starts reclaiming the instances (30 minutes before
     the end, 60 for UltraServer blocks).
+
+    The timing holds even without the handler: the hook's ``DefaultResult``
+    is ``CONTINUE``, so an instance nobody completes terminates when the
+    heartbeat expires. The scale-down may run up to two minutes late
+    (:data:`SCHEDULED_ACTION_MAX_DELAY`), so the drain lead must cover the
+    reclaim lead, that delay and the whole heartbeat; the default heartbeat
+    is what is left (8 minutes with the default 40-minute drain lead).
 
     Synthesis compares the schedule with now (context
     ``capblock-constructs:now`` pins it). A scheduled action whose time is
@@ -138,7 +168,11 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
     before the start, the count while active, and zero from the scale-down
     on, so a late deploy never scales a draining group back up. Stack updates
     keep sizes changed by the scheduled actions
-    (``IgnoreUnmodifiedGroupSizeProperties``).
+    (``IgnoreUnmodifiedGroupSizeProperties``); because that setting applies
+    only sizes that changed in the template, a deploy that drains the group
+    also sets ``MaxSize`` to 0 (as the scale-down action does), which is
+    always a change and forces the group to zero even when the previous
+    template's ``DesiredCapacity`` was already 0 but the scale-up had run.
 
     Nodes join with an Amazon Linux 2023 nodeadm ``NodeConfig`` (or
     Bottlerocket settings) carrying the cluster's name, endpoint,
@@ -157,12 +191,13 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         Availability Zone are used.
     :param drain_lead: How long before the block's end the group scales to
         zero. Defaults to ``capacity_block.default_drain_lead`` (40 minutes,
-        70 for UltraServer blocks). It must leave the whole lifecycle
-        heartbeat before EC2 starts reclaiming.
+        70 for UltraServer blocks). It must cover EC2's reclaim lead, the
+        scheduled action's possible two-minute delay and the whole lifecycle
+        heartbeat, so that instances terminate before EC2 starts reclaiming.
     :param heartbeat_timeout: How long the termination lifecycle hook waits
         for the drain before the instance terminates anyway. Defaults to the
-        drain lead minus EC2's reclaim lead (10 minutes by default), at most
-        2 hours.
+        drain lead minus EC2's reclaim lead minus the two-minute scheduled
+        action delay (8 minutes by default), at most 2 hours.
     :param schedule_safety_margin: Scheduled actions closer to now than
         this are left out. Defaults to 15 minutes.
     :param desired_size: Nodes while the block is active. Defaults to the
@@ -197,10 +232,17 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         AmazonEKSWorkerNodePolicy, AmazonEC2ContainerRegistryPullOnly,
         AmazonEKS_CNI_Policy and AmazonSSMManagedInstanceCore.
     :param access_entry: Whether to create an ``EC2_LINUX`` access entry for
-        the node role. Defaults to creating one when the cluster uses API
+        the node role (one that another node group of the stack already
+        created for the same role and cluster is reused, as EKS allows only
+        one). Defaults to creating one when the cluster uses API
         authentication (``API`` or ``API_AND_CONFIG_MAP``); for an
         ``aws_eks`` cluster in ``CONFIG_MAP`` mode the role is mapped in
         aws-auth instead; otherwise a warning explains what to do.
+    :param termination_handler: An existing handler queue to feed, typically
+        the ``termination_handler`` of the cluster's first Capacity Block node
+        group: one handler installation reads one queue, so every node group
+        of a cluster should share it. Defaults to a new queue with its rules
+        and policy for this group.
     :param install_termination_handler: Install the aws-node-termination-handler
         Helm chart in queue mode through the cluster's kubectl provider.
         Defaults to off: the chart needs a cluster built in this app with a
@@ -240,14 +282,17 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         key_name: str | None = None,
         node_role: iam.IRole | None = None,
         access_entry: bool | None = None,
+        termination_handler: NodeTerminationHandlerQueue | None = None,
         install_termination_handler: bool = False,
         termination_handler_chart_version: str = NTH_CHART_VERSION,
         capacity_reservation_resource_group_arn: str | None = None,
         auto_scaling_group_name: str | None = None,
     ) -> None:
         super().__init__(scope, id)
+        require_capacity_block(capacity_block, path=self.node.path)
         problems = Problems(self.node.path)
         block = capacity_block
+        check_block_region(self, block, problems)
         self.capacity_block = block
         self.ami = ami or EksOptimizedAmi()
         node_labels = merge_labels(block, labels, problems)
@@ -256,7 +301,9 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         # -- timing -------------------------------------------------------------------
         moment = now(self)
         lead = (
-            _as_timedelta(drain_lead, name="drain_lead", problems=problems)
+            _as_timedelta(
+                drain_lead, name="drain_lead", problems=problems, fallback=block.default_drain_lead
+            )
             if drain_lead is not None
             else block.default_drain_lead
         )
@@ -343,7 +390,17 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "rejects access entries; switch the cluster to API_AND_CONFIG_MAP, or pass "
                 "access_entry=False and map the node role in aws-auth."
             )
-        if install_termination_handler and not is_cluster_built_in_app(cluster):
+        if (
+            install_termination_handler
+            and termination_handler is not None
+            and termination_handler.handler_role is not None
+        ):
+            problems.add(
+                "install_termination_handler=True, but the shared termination_handler queue "
+                "already has aws-node-termination-handler installed, and one installation "
+                "serves every node group feeding it; drop install_termination_handler."
+            )
+        elif install_termination_handler and not is_cluster_built_in_app(cluster):
             problems.add(
                 "install_termination_handler=True needs a cluster built in this app "
                 "(aws_eks_v2.Cluster or aws_eks.Cluster) to install the Helm chart; for an "
@@ -429,7 +486,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             "Resource",
             auto_scaling_group_name=auto_scaling_group_name,
             min_size="0",
-            max_size=str(maximum),
+            max_size="0" if plan.drained else str(maximum),
             desired_capacity=str(initial),
             vpc_zone_identifier=[subnet.subnet_id for subnet in subnets],
             launch_template=autoscaling.CfnAutoScalingGroup.LaunchTemplateSpecificationProperty(
@@ -505,9 +562,13 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             heartbeat_timeout=int(heartbeat.total_seconds()),
             default_result="CONTINUE",
         )
-        self.termination_handler = NodeTerminationHandlerQueue(
-            self, "TerminationHandler", auto_scaling_group_names=[name]
-        )
+        if termination_handler is None:
+            self.termination_handler = NodeTerminationHandlerQueue(
+                self, "TerminationHandler", auto_scaling_group_names=[name]
+            )
+        else:
+            self.termination_handler = termination_handler
+            termination_handler.add_auto_scaling_group(name)
         if install_termination_handler:
             assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
             self.termination_handler.install_handler(
@@ -525,7 +586,12 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "API_AND_CONFIG_MAP",
             )
         )
-        if create_entry:
+        existing = self._existing_access_entry(info.name) if create_entry else None
+        if existing is not None:
+            # EKS allows one access entry per principal and cluster; another node group sharing
+            # the role already created it.
+            self.access_entry = existing
+        elif create_entry:
             self.access_entry = eks.CfnAccessEntry(
                 self,
                 "AccessEntry",
@@ -533,6 +599,10 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 principal_arn=self.node_role.role_arn,
                 type="EC2_LINUX",
             )
+        if self.access_entry is not None:
+            # Instances launch as soon as the group exists when it is deployed during the
+            # block; with the entry in place first, their kubelets register at once.
+            self.auto_scaling_group.add_resource_dependency(self.access_entry)
         elif access_entry is None and mode == "CONFIG_MAP" and isinstance(cluster, eks.Cluster):
             cluster.aws_auth.add_role_mapping(
                 self.node_role,
@@ -574,17 +644,35 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 )
                 return heartbeat
         else:
-            heartbeat = min(max(lead - reclaim, MIN_HEARTBEAT), MAX_HEARTBEAT)
-        earliest = reclaim + heartbeat
+            heartbeat = min(
+                max(lead - reclaim - SCHEDULED_ACTION_MAX_DELAY, MIN_HEARTBEAT), MAX_HEARTBEAT
+            )
+        # Worst case without a handler: the scale-down runs two minutes late and the
+        # instance waits out the whole heartbeat before it terminates (DefaultResult CONTINUE).
+        earliest = reclaim + SCHEDULED_ACTION_MAX_DELAY + heartbeat
         if lead < earliest:
             problems.add(
                 f"drain_lead {_minutes(lead)} does not leave the termination lifecycle hook's "
                 f"heartbeat ({_minutes(heartbeat)}) before EC2 starts reclaiming the instances "
-                f"{_minutes(reclaim)} before the end; the earliest valid drain_lead is "
-                f"{_minutes(earliest)} (reclaim lead + heartbeat). Raise drain_lead or shorten "
-                "heartbeat_timeout."
+                f"{_minutes(reclaim)} before the end, allowing for EC2 Auto Scaling running the "
+                f"scale-down up to {_minutes(SCHEDULED_ACTION_MAX_DELAY)} late; the earliest "
+                f"valid drain_lead is {_minutes(earliest)} (reclaim lead + "
+                f"{_minutes(SCHEDULED_ACTION_MAX_DELAY)} + heartbeat). Raise drain_lead or "
+                "shorten heartbeat_timeout."
             )
         return heartbeat
+
+    def _existing_access_entry(self, cluster_name: str) -> eks.CfnAccessEntry | None:
+        """An ``EC2_LINUX`` entry for this node role and cluster already in the stack."""
+        for child in Stack.of(self).node.find_all():
+            if (
+                isinstance(child, eks.CfnAccessEntry)
+                and child.principal_arn == self.node_role.role_arn
+                and child.cluster_name == cluster_name
+                and child.type == "EC2_LINUX"
+            ):
+                return child
+        return None
 
     def _default_node_role(self) -> iam.Role:
         node_role = iam.Role(
@@ -634,13 +722,21 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 ),
             )
         if plan.scale_down_at is None:
+            late = (
+                f" EC2 starts reclaiming the instances at {format_utc(block.reclaim_start)}, "
+                "possibly before the drain of this deploy is complete."
+                # The deploy reaches the group up to ``margin`` after synthesis.
+                if moment + margin + self.heartbeat_timeout > block.reclaim_start
+                else ""
+            )
             Annotations.of(self).add_warning_v2(
                 "capblock-constructs:scale-down-omitted",
                 (
                     f"the scale-down time {format_utc(self.scale_down_time)} (end - "
                     f"{_minutes(self.drain_lead)}) is past or within {_minutes(margin)} of now "
                     f"({format_utc(moment)}), so no scale-down action was scheduled; the group's "
-                    "DesiredCapacity is 0 so this deploy drains it."
+                    "DesiredCapacity and MaxSize are 0 so this deploy drains it."
+                    f"{late}"
                 ),
             )
 

@@ -26,6 +26,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from .errors import CapacityBlockError
+
 __all__ = [
     "NTH_CHART_REPOSITORY",
     "NTH_CHART_VERSION",
@@ -84,10 +86,17 @@ class NodeTerminationHandlerQueue(Construct):
     within five minutes is stale. Only EventBridge, and only from these
     rules, may send to it.
 
+    One handler installation reads one queue, so every self-managed node
+    group of a cluster should feed the same queue: pass this construct to
+    the next node group as ``termination_handler`` (or call
+    :meth:`add_auto_scaling_group`) rather than creating a queue per group.
+
     :param auto_scaling_group_names: The groups whose terminate lifecycle
         actions the handler should drain. The lifecycle rule matches only
         these groups, and the policy lets the handler complete lifecycle
-        actions only on them.
+        actions only on them. Defaults to none; add groups with
+        :meth:`add_auto_scaling_group` (until one is added the lifecycle
+        rule matches every group in the account and region).
     :param message_retention: How long undelivered events stay in the queue.
         Defaults to 300 seconds, the handler's documented setting.
     :param queue_url_output: Whether to add the queue URL as a stack output,
@@ -99,13 +108,14 @@ class NodeTerminationHandlerQueue(Construct):
         scope: Construct,
         id: str,
         *,
-        auto_scaling_group_names: Sequence[str],
+        auto_scaling_group_names: Sequence[str] = (),
         message_retention: Duration | None = None,
         queue_url_output: bool = True,
     ) -> None:
         super().__init__(scope, id)
-        stack = Stack.of(self)
-        self.auto_scaling_group_names = tuple(auto_scaling_group_names)
+        self._group_names: list[str] = []
+        self.handler_role: iam.Role | None = None
+        """The handler pods' role once :meth:`install_handler` ran."""
 
         self.queue = sqs.Queue(
             self,
@@ -124,15 +134,10 @@ class NodeTerminationHandlerQueue(Construct):
             )
         )
 
-        lifecycle_pattern = dict(ASG_LIFECYCLE_PATTERN)
-        if self.auto_scaling_group_names:
-            lifecycle_pattern["detail"] = {
-                "AutoScalingGroupName": list(self.auto_scaling_group_names)
-            }
         self.lifecycle_rule = self._rule(
             "AsgLifecycleRule",
-            lifecycle_pattern,
-            "Auto Scaling terminate lifecycle actions of the Capacity Block node group",
+            ASG_LIFECYCLE_PATTERN,
+            "Auto Scaling terminate lifecycle actions of the Capacity Block node groups",
         )
         self.state_change_rule = self._rule(
             "InstanceStateChangeRule",
@@ -155,15 +160,6 @@ class NodeTerminationHandlerQueue(Construct):
             )
         )
 
-        asg_arns = [
-            stack.format_arn(
-                service="autoscaling",
-                resource="autoScalingGroup",
-                resource_name=f"*:autoScalingGroupName/{name}",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for name in self.auto_scaling_group_names
-        ]
         statements = [
             iam.PolicyStatement(
                 sid="ReadInterruptionEvents",
@@ -181,39 +177,19 @@ class NodeTerminationHandlerQueue(Construct):
                 resources=["*"],
             ),
         ]
-        if asg_arns:
-            statements.insert(
-                1,
-                iam.PolicyStatement(
-                    sid="CompleteLifecycleActions",
-                    actions=["autoscaling:CompleteLifecycleAction"],
-                    resources=asg_arns,
-                ),
-            )
+        # Added with the first group: a statement without resources is invalid.
+        self._complete_statement = iam.PolicyStatement(
+            sid="CompleteLifecycleActions", actions=["autoscaling:CompleteLifecycleAction"]
+        )
         self.policy = iam.ManagedPolicy(
             self,
             "HandlerPolicy",
             description="What aws-node-termination-handler needs in queue-processor mode",
             statements=statements,
         )
-        # The group ID inside an Auto Scaling group ARN is unknown before creation, so the
-        # lifecycle statement names the group with '*' in that one place.
-        wildcard_findings = ["*", *(_nag_text(stack.resolve(arn)) for arn in asg_arns)]
-        Validations.of(self.policy).acknowledge(
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]",
-                    reason=(
-                        "autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeTags and "
-                        "ec2:DescribeInstances support no resource-level permissions, so their "
-                        "resource is '*'; autoscaling:CompleteLifecycleAction is limited to the "
-                        "node group's Auto Scaling group by name, with '*' only for the group ID "
-                        "that CloudFormation does not expose."
-                    ),
-                )
-                for finding in wildcard_findings
-            )
-        )
+        self._acknowledge_wildcard("*")
+        for name in auto_scaling_group_names:
+            self.add_auto_scaling_group(name)
 
         if queue_url_output:
             CfnOutput(
@@ -222,6 +198,52 @@ class NodeTerminationHandlerQueue(Construct):
                 value=self.queue.queue_url,
                 description="SQS queue URL for aws-node-termination-handler (queueURL)",
             )
+
+    def add_auto_scaling_group(self, auto_scaling_group_name: str) -> None:
+        """Route this group's terminate lifecycle actions to the queue.
+
+        The lifecycle rule then matches the group, and the handler's policy
+        lets it complete lifecycle actions on it.
+        """
+        if auto_scaling_group_name in self._group_names:
+            return
+        self._group_names.append(auto_scaling_group_name)
+        self.lifecycle_rule.event_pattern = {
+            **ASG_LIFECYCLE_PATTERN,
+            "detail": {"AutoScalingGroupName": list(self._group_names)},
+        }
+        stack = Stack.of(self)
+        arn = stack.format_arn(
+            service="autoscaling",
+            resource="autoScalingGroup",
+            resource_name=f"*:autoScalingGroupName/{auto_scaling_group_name}",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        if len(self._group_names) == 1:
+            self.policy.add_statements(self._complete_statement)
+        self._complete_statement.add_resources(arn)
+        # The group ID inside an Auto Scaling group ARN is unknown before creation, so the
+        # statement names the group with '*' in that one place.
+        self._acknowledge_wildcard(_nag_text(stack.resolve(arn)))
+
+    @property
+    def auto_scaling_group_names(self) -> tuple[str, ...]:
+        """The groups whose terminate lifecycle actions reach the queue."""
+        return tuple(self._group_names)
+
+    def _acknowledge_wildcard(self, finding: str) -> None:
+        Validations.of(self.policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]",
+                reason=(
+                    "autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeTags and "
+                    "ec2:DescribeInstances support no resource-level permissions, so their "
+                    "resource is '*'; autoscaling:CompleteLifecycleAction is limited to the "
+                    "node groups' Auto Scaling groups by name, with '*' only for the group ID "
+                    "that CloudFormation does not expose."
+                ),
+            )
+        )
 
     def _rule(self, id: str, pattern: Mapping[str, Any], description: str) -> events.CfnRule:
         return events.CfnRule(
@@ -263,9 +285,23 @@ class NodeTerminationHandlerQueue(Construct):
         ``kubectl_provider_options``), which adds Lambda functions and assets
         to the app.
 
+        The chart's own heartbeat option (``heartbeatInterval``) is left
+        off: it would hold instances past the lifecycle hook's timeout, which
+        the node group sizes so that instances terminate before EC2 reclaims
+        them.
+
         Returns:
             The role the handler's pods assume.
+
+        Raises:
+            CapacityBlockError: the handler is already installed from this queue.
         """
+        if self.handler_role is not None:
+            raise CapacityBlockError(
+                "aws-node-termination-handler is already installed from this queue; one "
+                "installation serves every node group that feeds the queue, so install it once.",
+                subject=self.node.path,
+            )
         stack = Stack.of(self)
         role = iam.Role(
             self,
@@ -301,4 +337,5 @@ class NodeTerminationHandlerQueue(Construct):
         )
         # The pods must find their credentials on first start.
         chart.node.add_dependency(association)
+        self.handler_role = role
         return role

@@ -17,7 +17,12 @@ from typing import Any
 from ._context_cache import CONTEXT_FILE_NAME, KEY_PREFIX, read_context_file
 from ._problems import Problems
 from ._time import NOW_CONTEXT_KEY, format_utc, parse_utc
-from .capacity_block import EKS_MANAGED_SCALE_DOWN_LEAD, CapacityBlock
+from .capacity_block import (
+    EKS_MANAGED_SCALE_DOWN_LEAD,
+    MIN_HEARTBEAT,
+    SCHEDULED_ACTION_MAX_DELAY,
+    CapacityBlock,
+)
 from .errors import CapacityBlockError
 
 __all__ = [
@@ -52,8 +57,9 @@ class TimelineEvent:
 
 
 def format_duration(span: timedelta) -> str:
-    """A duration as ``14 days``, ``1 day 2 h 5 min`` or ``40 min``."""
-    minutes = int(span.total_seconds() // 60)
+    """A duration as ``14 days``, ``1 day 2 h 5 min``, ``40 min`` or ``32 min 30 s``."""
+    total = int(span.total_seconds())
+    minutes, seconds = divmod(total, 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
     parts = []
@@ -63,6 +69,8 @@ def format_duration(span: timedelta) -> str:
         parts.append(f"{hours} h")
     if minutes or not parts:
         parts.append(f"{minutes} min")
+    if seconds:
+        parts.append(f"{seconds} s")
     return " ".join(parts)
 
 
@@ -249,8 +257,13 @@ class BlockPlan:
             )
         ]
         for group in self.node_groups:
-            if group.kind is NodeGroupKind.MANAGED:
+            if (
+                group.kind is NodeGroupKind.MANAGED
+                and group.scale_down == block.eks_managed_scale_down
+            ):
                 what = "drain start, managed: EKS scales the node group to zero (its own action)"
+            elif group.kind is NodeGroupKind.MANAGED:
+                what = "drain start, managed: the construct's schedule scales the group to zero"
             else:
                 what = "drain start, self-managed: the scheduled action scales the group to zero"
             events.append(
@@ -312,11 +325,15 @@ def plan_block(
     lead = block.default_drain_lead if drain_lead is None else drain_lead
     if drain_lead is not None and node_group is NodeGroupKind.MANAGED:
         problems.add(_MANAGED_DRAIN_LEAD.format(lead=format_duration(drain_lead)))
-    if lead <= block.reclaim_lead:
+    # The self-managed node group's own rule: EC2's reclaim lead, plus the up to two
+    # minutes Auto Scaling may run a scheduled action late, plus the shortest heartbeat.
+    earliest = block.reclaim_lead + SCHEDULED_ACTION_MAX_DELAY + MIN_HEARTBEAT
+    if lead < earliest:
         problems.add(
             f"drain lead {format_duration(lead)} leaves no time to drain: EC2 starts reclaiming "
-            f"the instances {format_duration(block.reclaim_lead)} before the end; use more than "
-            f"{format_duration(block.reclaim_lead)} (the default is "
+            f"the instances {format_duration(block.reclaim_lead)} before the end and a "
+            "scheduled action may run up to 2 min late; use at least "
+            f"{format_duration(earliest)} (the default is "
             f"{format_duration(block.default_drain_lead)})."
         )
     elif lead >= block.duration:
@@ -331,16 +348,18 @@ def plan_block(
     groups = []
     for kind in kinds:
         if kind is NodeGroupKind.MANAGED:
-            scale_down = block.eks_managed_scale_down
+            # As CapacityBlockManagedNodeGroup does: EKS's own action at end - 40 min, or,
+            # where that comes after EC2 starts reclaiming (UltraServer blocks), the
+            # construct's own schedule at end - default drain lead.
+            scale_down = min(block.eks_managed_scale_down, block.end - block.default_drain_lead)
             warnings: tuple[str, ...] = ()
-            if scale_down > block.reclaim_start:
+            if block.eks_managed_scale_down > block.reclaim_start:
                 warnings = (
-                    f"EKS scales managed node groups to zero at {format_utc(scale_down)}, after "
-                    f"EC2 starts reclaiming this UltraServer block's instances at "
-                    f"{format_utc(block.reclaim_start)}: nodes are terminated before they drain "
-                    "(the managed work share counts to EKS's scale-down all the same). Use a "
-                    "self-managed node group, or scale the managed one to zero yourself by "
-                    f"{format_utc(block.end - block.default_drain_lead)}.",
+                    f"EKS's own scale-down at {format_utc(block.eks_managed_scale_down)} comes "
+                    "after EC2 starts reclaiming this UltraServer block's instances at "
+                    f"{format_utc(block.reclaim_start)}, so CapacityBlockManagedNodeGroup "
+                    f"scales the group to zero itself at {format_utc(scale_down)}; a managed "
+                    "node group built without it would lose nodes before they drain.",
                 )
         else:
             scale_down = block.end - lead

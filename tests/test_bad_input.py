@@ -540,6 +540,97 @@ MISTAKES: list[Mistake] = [
         value="'io2'",
         fix="only gp3 takes a throughput",
     ),
+    # Gaps the first version of this table found, now caught.
+    Mistake(
+        id="launch-template-reservation-id-instead-of-block",
+        make=lambda world: CapacityBlockLaunchTemplate(
+            stack(), "LaunchTemplate", capacity_block=RESERVATION_ID
+        ),
+        value=f"capacity_block '{RESERVATION_ID}' is a str",
+        fix="pass CapacityBlock.from_lookup(self, 'cr-...')",
+    ),
+    Mistake(
+        id="launch-template-user-data-as-bytes",
+        make=lambda world: CapacityBlockLaunchTemplate(
+            stack(), "LaunchTemplate", capacity_block=block(), user_data=b"#!/bin/bash\n"
+        ),
+        value="user_data is bytes",
+        fix="pass a str (decode bytes first) or an ec2.UserData",
+    ),
+    Mistake(
+        id="launch-template-gp3-iops-too-high",
+        make=lambda world: CapacityBlockLaunchTemplate(
+            stack(), "LaunchTemplate", capacity_block=block(), root_volume=RootVolume(iops=500000)
+        ),
+        value="root_volume.iops 500000",
+        fix="pick a value in that range",
+        extra=("3000-80000",),
+    ),
+    Mistake(
+        id="managed-reservation-id-instead-of-block",
+        make=lambda world: managed(capacity_block=RESERVATION_ID),
+        value=f"capacity_block '{RESERVATION_ID}' is a str",
+        fix="pass CapacityBlock.from_lookup(self, 'cr-...')",
+    ),
+    Mistake(
+        id="managed-margin-as-number",
+        make=lambda world: managed(schedule_safety_margin=15),
+        value="schedule_safety_margin 15",
+        fix="pass Duration.minutes(15) or timedelta(minutes=15)",
+    ),
+    Mistake(
+        id="managed-security-group-ids-instead-of-groups",
+        make=lambda world: managed(security_groups=["sg-0123"]),
+        value="security_groups holds 'sg-0123'",
+        fix="ec2.SecurityGroup.from_security_group_id",
+    ),
+    Mistake(
+        id="managed-block-in-another-region",
+        make=lambda world: managed(
+            capacity_block=block(availability_zone="us-west-2a", availability_zone_id=None)
+        ),
+        value="us-west-2a, which is not in the stack's region us-east-2",
+        fix="deploy this node group in a stack for the block's region",
+    ),
+    Mistake(
+        id="managed-label-value-not-a-string",
+        make=lambda world: managed(labels={"gpus": 8}),
+        value="label 'gpus' has the value 8 (int)",
+        fix="pass '8'",
+    ),
+    Mistake(
+        id="managed-taint-as-dict",
+        make=lambda world: managed(taints=[{"key": "nvidia.com/gpu"}]),
+        value="{'key': 'nvidia.com/gpu'} is a dict",
+        fix="pass NodeTaint(key=..., value=..., effect='NoSchedule') objects",
+    ),
+    Mistake(
+        id="self-managed-reservation-id-instead-of-block",
+        make=lambda world: self_managed(capacity_block=RESERVATION_ID),
+        value=f"capacity_block '{RESERVATION_ID}' is a str",
+        fix="pass CapacityBlock.from_lookup(self, 'cr-...')",
+    ),
+    Mistake(
+        id="self-managed-block-in-another-region",
+        make=lambda world: self_managed(
+            capacity_block=block(availability_zone="us-west-2a", availability_zone_id=None)
+        ),
+        value="us-west-2a, which is not in the stack's region us-east-2",
+        fix="deploy this node group in a stack for the block's region",
+    ),
+    Mistake(
+        id="self-managed-service-cidr-not-a-network",
+        make=lambda world: self_managed(service_ipv4_cidr="10.100.0.0"),
+        value="service_ipv4_cidr '10.100.0.0'",
+        fix="(CIDR notation, /12 to /24)",
+        extra=("for example '172.20.0.0/16'",),
+    ),
+    Mistake(
+        id="self-managed-kubernetes-version-with-v",
+        make=lambda world: self_managed(kubernetes_version="v1.33"),
+        value="kubernetes_version 'v1.33'",
+        fix="for example '1.33' (no 'v', no patch number)",
+    ),
     # CapacityBlockManagedNodeGroup
     Mistake(
         id="managed-subnet-in-another-zone",

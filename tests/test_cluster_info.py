@@ -9,6 +9,7 @@ from typing import Any
 
 import boto3
 import pytest
+from aws_cdk import Fn
 from aws_cdk import aws_eks_v2 as eks_v2
 from botocore.stub import Stubber
 
@@ -186,3 +187,48 @@ def test_fully_imported_cluster_needs_no_lookup() -> None:
     assert info is not None
     # Nothing says how the imported cluster authenticates.
     assert info.authentication_mode is None
+
+
+def resolve_failure(stack: Any, cluster: Any, **kwargs: Any) -> str:
+    """The problems resolving ``cluster`` reports (it must report some)."""
+    problems = Problems("test")
+    options: dict[str, Any] = {"kubernetes_version": None, "service_cidr": None}
+    options.update(kwargs)
+    info = resolve_cluster_info(stack, cluster=cluster, problems=problems, **options)
+    assert info is None
+    with pytest.raises(CapacityBlockError) as failure:
+        problems.raise_if_any()
+    return str(failure.value)
+
+
+def test_cluster_without_a_name_is_rejected() -> None:
+    message = resolve_failure(make_stack(make_app()), object())
+    assert "cluster has no cluster_name" in message
+    assert "from_cluster_attributes(..., cluster_name='<name>')" in message
+
+
+def test_deploy_time_cluster_name_cannot_be_looked_up() -> None:
+    stack = make_stack(make_app())
+    cluster = eks_v2.Cluster.from_cluster_attributes(
+        stack, "Cluster", cluster_name=Fn.import_value("ClusterName")
+    )
+    message = resolve_failure(stack, cluster)
+    assert "name is a deploy-time value" in message
+    assert "pass cluster_endpoint, cluster_certificate_authority_data" in message
+
+
+def test_cached_description_without_connection_data_asks_for_a_refresh() -> None:
+    stack = make_stack(make_app(context={KEY: {"name": NAME, "endpoint": "https://x"}}))
+    cluster = eks_v2.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name=NAME)
+    message = resolve_failure(stack, cluster)
+    assert "lacks endpoint, certificateAuthority, serviceCidr or kubernetesVersion" in message
+    assert "capblock lookup-cluster ml --region us-east-2" in message
+
+
+def test_cluster_security_group_must_be_known() -> None:
+    cached = {k: v for k, v in CACHED.items() if k != "clusterSecurityGroupId"}
+    stack = make_stack(make_app(context={KEY: cached}))
+    cluster = eks_v2.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name=NAME)
+    message = resolve_failure(stack, cluster)
+    assert "cluster security group is unknown" in message
+    assert "cluster_security_group_id='<resourcesVpcConfig.clusterSecurityGroupId>'" in message

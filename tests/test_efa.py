@@ -11,7 +11,11 @@ from aws_cdk import aws_ec2 as ec2
 from capblock_constructs import CapacityBlockError, CapacityBlockLaunchTemplate
 from capblock_constructs import efa as efa_module
 from capblock_constructs.efa import EfaSecurityGroup, efa_network_interfaces
-from capblock_constructs.instance_types import InstanceTypeInfo
+from capblock_constructs.instance_types import (
+    InstanceTypeInfo,
+    instance_type_info,
+    known_instance_types,
+)
 from tests.support import block, cfn_lint_errors, make_stack, only_resource, template_of
 
 
@@ -46,6 +50,22 @@ def test_gb200_odd_cards_take_their_single_interface_at_device_zero() -> None:
     assert by_card[1].device_index == 0
     assert by_card[2].device_index == 1
     assert by_card[0].interface_type == "efa"
+
+
+@pytest.mark.parametrize("instance_type", known_instance_types())
+def test_every_known_layout_keeps_the_ec2_interface_rules(instance_type: str) -> None:
+    # EC2: one interface per (network card, device index); the primary interface sits at
+    # card 0, device 0 and carries IP (so never 'efa-only'); every card gets one interface.
+    interfaces = efa_network_interfaces(instance_type)
+    info = instance_type_info(instance_type)
+    assert info is not None
+    slots = [(nic.network_card_index, nic.device_index) for nic in interfaces]
+    assert len(set(slots)) == len(slots)
+    assert sorted({card for card, _ in slots}) == list(range(info.network_cards))
+    primary = interfaces[slots.index((0, 0))]
+    assert primary.interface_type in ("efa", "interface")
+    assert all(nic.device_index in (0, 1) for nic in interfaces)
+    assert all(nic.interface_type == "efa-only" for nic in interfaces if nic.network_card_index > 0)
 
 
 def test_unknown_type_is_an_error_naming_the_type_and_the_fix() -> None:

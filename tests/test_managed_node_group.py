@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import botocore.session
 import cdk_nag
 import pytest
-from aws_cdk import Duration, Stack
+from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_v1
 from aws_cdk import aws_eks_v2 as eks_v2
@@ -41,6 +42,7 @@ from capblock_constructs import efa as efa_module
 from capblock_constructs._time import format_utc
 from capblock_constructs.instance_types import InstanceTypeInfo
 from capblock_constructs.managed_node_group import (
+    _AMI_TYPES,
     CapacityBlockManagedNodeGroup,
     _render_user_data,
 )
@@ -105,8 +107,9 @@ class Synth:
         ]
         return data
 
-    def schedule(self, name: str) -> dict[str, Any] | None:
-        schedule = self.groups[name].scale_up_schedule
+    def schedule(self, name: str, *, down: bool = False) -> dict[str, Any] | None:
+        group = self.groups[name]
+        schedule = group.scale_down_schedule if down else group.scale_up_schedule
         if schedule is None:
             return None
         props: dict[str, Any] = self.resources[self.logical_id(schedule)]["Properties"]
@@ -442,17 +445,39 @@ def test_scale_up_schedule_fires_once_at_the_block_start(future: Synth) -> None:
     assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
 
 
+def _universal_target_rule() -> tuple[str, set[str], set[str], set[str]]:
+    """What the universal-target rule asks of a call to UpdateNodegroupConfig.
+
+    EventBridge Scheduler user guide, "Using universal targets": the ARN is
+    arn:aws:scheduler:::aws-sdk:<SDK service identifier>:<apiAction in camelCase>;
+    Input holds the request members, in PascalCase.
+    """
+    model = botocore.session.get_session().get_service_model("eks")
+    operation = model.operation_model("UpdateNodegroupConfig")
+    action = operation.name[0].lower() + operation.name[1:]
+    arn_tail = f":scheduler:::aws-sdk:{model.service_id.lower().replace(' ', '')}:{action}"
+
+    def pascal(names: Any) -> set[str]:
+        return {name[0].upper() + name[1:] for name in names}
+
+    members = pascal(operation.input_shape.members)
+    required = pascal(operation.input_shape.required_members)
+    scaling = pascal(model.shape_for("NodegroupScalingConfig").members)
+    return arn_tail, members, required, scaling
+
+
 def test_scale_up_schedule_calls_update_nodegroup_config_with_pascal_case_input(
     future: Synth,
 ) -> None:
+    arn_tail, members, required, scaling = _universal_target_rule()
     schedule = future.schedule("Custom")
     assert schedule is not None
     assert schedule["Target"]["Arn"] == {
-        "Fn::Join": [
-            "",
-            ["arn:", {"Ref": "AWS::Partition"}, ":scheduler:::aws-sdk:eks:updateNodegroupConfig"],
-        ]
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, arn_tail]]
     }
+    body = _input(schedule)
+    assert required <= set(body) <= members
+    assert set(body["ScalingConfig"]) == scaling
     assert _input(schedule) == {
         "ClusterName": "<token>",
         "NodegroupName": "<token>",
@@ -485,10 +510,13 @@ def test_scheduler_role_may_only_update_this_nodegroup(future: Synth) -> None:
     assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
 
 
-def test_no_scale_down_of_our_own(every: Synth) -> None:
-    # EKS creates its own scale-down 40 minutes before the end.
+def test_instance_blocks_get_no_scale_down_of_our_own(every: Synth) -> None:
+    # EKS creates its own scale-down 40 minutes before the end of an instance block.
     assert every.of_type("AWS::AutoScaling::ScheduledAction") == []
-    for name in every.groups:
+    for name, group in every.groups.items():
+        if group.capacity_block.is_ultraserver:
+            continue
+        assert group.scale_down_schedule is None
         schedule = every.schedule(name)
         if schedule is not None:
             assert _input(schedule)["ScalingConfig"]["DesiredSize"] > 0
@@ -539,11 +567,195 @@ def test_a_target_of_zero_needs_no_schedule() -> None:
     assert group.scale_up_schedule is None
 
 
-def test_ultraserver_blocks_warn_that_eks_scales_down_too_late(future: Synth) -> None:
+# -- timing edges (constructed, not synthesized: the sizes and schedules are attributes) ---
+
+MARGIN = timedelta(minutes=15)  # the documented default schedule_safety_margin
+SECOND = timedelta(seconds=1)
+ULTRA = {"ultraserver_type": "u-trn2x64", "instance_type": "trn2.48xlarge"}
+# EKS's own scale-down for instance blocks; EC2's 60-minute reclaim plus ten minutes
+# of drain for UltraServer blocks.
+INSTANCE_SCALE_DOWN = END - timedelta(minutes=40)
+ULTRA_SCALE_DOWN = END - timedelta(minutes=70)
+
+
+def _at(moment: Any) -> str:
+    return f"at({moment.strftime('%Y-%m-%dT%H:%M:%S')})"
+
+
+def _warning_ids(group: CapacityBlockManagedNodeGroup) -> set[str]:
+    found = set()
+    for entry in group.node.metadata:
+        if entry.type == "aws:cdk:warning":
+            found.update(re.findall(r"capblock-constructs:(\w+)", str(entry.data)))
+    return found
+
+
+def _phase(now: Any, ultra: bool = False) -> CapacityBlockManagedNodeGroup:
+    overrides = ULTRA if ultra else {}
+    return _build(now=format_utc(now), capacity_block=block(**overrides))
+
+
+@pytest.mark.parametrize(
+    ("label", "now", "ultra", "desired", "up_at", "down_at", "warnings"),
+    [
+        (
+            "margin and a second before the start",
+            START - MARGIN - SECOND,
+            False,
+            0,
+            START,
+            None,
+            set(),
+        ),
+        (
+            "exactly the margin before the start",
+            START - MARGIN,
+            False,
+            4,
+            None,
+            None,
+            {"startsWithinMargin"},
+        ),
+        ("a second before the start", START - SECOND, False, 4, None, None, {"startsWithinMargin"}),
+        ("exactly at the start", START, False, 4, None, None, set()),
+        (
+            "a second before EKS's scale-down",
+            INSTANCE_SCALE_DOWN - SECOND,
+            False,
+            4,
+            None,
+            None,
+            set(),
+        ),
+        (
+            "exactly at EKS's scale-down",
+            INSTANCE_SCALE_DOWN,
+            False,
+            0,
+            None,
+            None,
+            {"pastScaleDown"},
+        ),
+        (
+            "in EC2's reclaim window",
+            END - timedelta(minutes=10),
+            False,
+            0,
+            None,
+            None,
+            {"pastScaleDown"},
+        ),
+        (
+            "UltraServer before the start",
+            START - timedelta(days=1),
+            True,
+            0,
+            START,
+            ULTRA_SCALE_DOWN,
+            set(),
+        ),
+        (
+            "UltraServer within the margin of the start",
+            START - SECOND,
+            True,
+            4,
+            None,
+            ULTRA_SCALE_DOWN,
+            {"startsWithinMargin"},
+        ),
+        ("UltraServer active", START, True, 4, None, ULTRA_SCALE_DOWN, set()),
+        (
+            "UltraServer margin and a second before its scale-down",
+            ULTRA_SCALE_DOWN - MARGIN - SECOND,
+            True,
+            4,
+            None,
+            ULTRA_SCALE_DOWN,
+            set(),
+        ),
+        (
+            "UltraServer exactly the margin before its scale-down",
+            ULTRA_SCALE_DOWN - MARGIN,
+            True,
+            0,
+            None,
+            None,
+            {"scaleDownWithinMargin"},
+        ),
+        ("UltraServer at its scale-down", ULTRA_SCALE_DOWN, True, 0, None, None, {"pastScaleDown"}),
+        (
+            "UltraServer between its scale-down and EKS's",
+            END - timedelta(minutes=50),
+            True,
+            0,
+            None,
+            None,
+            {"pastScaleDown"},
+        ),
+    ],
+)
+def test_desired_size_and_schedules_follow_the_block(
+    label: str,
+    now: Any,
+    ultra: bool,
+    desired: int,
+    up_at: Any,
+    down_at: Any,
+    warnings: set[str],
+) -> None:
+    group = _phase(now, ultra)
+    assert group.desired_size == desired, label
+    up, down = group.scale_up_schedule, group.scale_down_schedule
+    assert (up.schedule_expression if up else None) == (_at(up_at) if up_at else None), label
+    assert (down.schedule_expression if down else None) == (_at(down_at) if down_at else None), (
+        label
+    )
+    # Every UltraServer group says that EKS's own scale-down is too late for it.
+    expected = warnings | ({"ultraServerScaleDown"} if ultra else set())
+    assert _warning_ids(group) == expected, label
+
+
+@pytest.mark.parametrize("ultra", [False, True])
+def test_no_schedule_is_ever_in_the_past_or_within_the_margin(ultra: bool) -> None:
+    # Moments around every edge of the block's life: each schedule created lies more
+    # than the margin after now.
+    edges = (START, INSTANCE_SCALE_DOWN, ULTRA_SCALE_DOWN)
+    offsets = (-MARGIN - SECOND, -MARGIN, -MARGIN + SECOND, -SECOND, timedelta(0), SECOND)
+    moments = [START - timedelta(days=1)] + [edge + offset for edge in edges for offset in offsets]
+    checked = 0
+    for moment in moments:
+        group = _phase(moment, ultra)
+        for schedule in (group.scale_up_schedule, group.scale_down_schedule):
+            if schedule is not None:
+                at = datetime.strptime(schedule.schedule_expression, "at(%Y-%m-%dT%H:%M:%S)")
+                assert at.replace(tzinfo=timezone.utc) - moment > MARGIN, format_utc(moment)
+                checked += 1
+    assert checked > 0
+
+
+def test_ultraserver_block_scales_to_zero_70_minutes_before_the_end(future: Synth) -> None:
+    # EC2 reclaims UltraServer instances 60 minutes before the end; EKS's own
+    # scale-down at 40 minutes is too late, so the group drains ten minutes earlier.
+    group = future.groups["Ultra"]
+    down = future.schedule("Ultra", down=True)
+    assert down is not None
+    drain_from = END - timedelta(minutes=70)
+    assert down["ScheduleExpression"] == f"at({drain_from.strftime('%Y-%m-%dT%H:%M:%S')})"
+    assert down["ScheduleExpressionTimezone"] == "UTC"
+    assert _input(down)["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
+    up = future.schedule("Ultra")
+    assert up is not None
+    assert _input(up)["ScalingConfig"]["DesiredSize"] == 4
+    # Both schedules use the one role, which may only resize this node group.
+    assert group.scale_up_role is not None
+    role_id = future.logical_id(group.scale_up_role.node.default_child)
+    assert down["Target"]["RoleArn"] == up["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert len(future.resources[role_id]["Properties"]["Policies"]) == 1
+    # The issue's rule: warn that EKS's 40-minute action is too late, and say what happens.
     (warning,) = [w for w in future.warnings("Ultra") if "ultraServerScaleDown" in w]
-    assert "60 minutes" in warning
-    assert "self-managed node group" in warning
-    assert not [w for w in future.warnings("Gpu") if "ultraServerScaleDown" in w]
+    assert "EKS's own scale-down at 2027-03-15T10:50:00Z (40 minutes)" in warning
+    assert "scales itself to 0 at 2027-03-15T10:20:00Z" in warning
+    assert "capblock lookup <id> --refresh" in warning
 
 
 # -- EFA and security groups ----------------------------------------------------------------
@@ -699,6 +911,45 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
         ({"ami_type": "CUSTOM"}, r"'CUSTOM' needs a custom AMI .* pass image_id"),
         ({"ami_type": "AL2023_GPU"}, r"ami_type 'AL2023_GPU' is not an EKS AMI type"),
         (
+            {
+                "capacity_block": block(instance_type="p6e-gb200.36xlarge"),
+                "ami_type": "AL2023_x86_64_NVIDIA",
+            },
+            r"ami_type 'AL2023_x86_64_NVIDIA' is built for x86_64, but p6e-gb200.36xlarge "
+            r"has arm64 CPUs.*use AL2023_ARM_64_NVIDIA",
+        ),
+        (
+            {"ami_type": "AL2023_x86_64_NEURON"},
+            r"ami_type 'AL2023_x86_64_NEURON' carries the drivers of another accelerator than "
+            r"p5.48xlarge's \(nvidia\); use AL2023_x86_64_NVIDIA",
+        ),
+        (
+            {
+                "capacity_block": block(instance_type="trn2.48xlarge"),
+                "ami_type": "AL2023_x86_64_NVIDIA",
+            },
+            r"'AL2023_x86_64_NVIDIA' carries the drivers .* \(neuron\); use AL2023_x86_64_NEURON",
+        ),
+        (
+            {"capacity_reservation_resource_group_arn": "arn:aws:resource-groups:x"},
+            r"capacity_reservation_resource_group_arn 'arn:aws:resource-groups:x' is set, but "
+            r"Capacity Block cr-0123456789abcdef0 is an instance block.*remove",
+        ),
+        ({"max_size": True}, r"max_size True must be between 1 and the block's instance count"),
+        ({"desired_size": -1}, r"desired_size -1 must be between 0 and max_size \(4\)"),
+        (
+            {"labels": {"-bad key": "x"}},
+            r"label key '-bad key' is not a valid Kubernetes label key",
+        ),
+        (
+            {"taints": [NodeTaint(key="bad key")]},
+            r"taint key 'bad key' is not a valid Kubernetes key",
+        ),
+        (
+            {"taints": [NodeTaint(key="nvidia.com/gpu", value="a b")]},
+            r"taint 'nvidia.com/gpu' has the value 'a b', which Kubernetes rejects",
+        ),
+        (
             {"capacity_block": block(instance_type="p9.48xlarge")},
             r"'p9.48xlarge' is not in the capblock-constructs instance-type table.*pass ami_type",
         ),
@@ -725,6 +976,30 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
 )
 def test_fails_on_invalid_options(options: dict[str, Any], expected: str) -> None:
     assert re.search(expected, _error(**options))
+
+
+def test_ultraserver_block_may_launch_through_its_resource_group() -> None:
+    arn = "arn:aws:resource-groups:us-east-2:123456789012:group/ultra"
+    group = _build(capacity_block=block(**ULTRA), capacity_reservation_resource_group_arn=arn)
+    data = group.launch_template.resource.launch_template_data
+    assert isinstance(data, ec2.CfnLaunchTemplate.LaunchTemplateDataProperty)
+    spec = data.capacity_reservation_specification
+    assert isinstance(spec, ec2.CfnLaunchTemplate.CapacityReservationSpecificationProperty)
+    target = spec.capacity_reservation_target
+    assert isinstance(target, ec2.CfnLaunchTemplate.CapacityReservationTargetProperty)
+    assert target.capacity_reservation_resource_group_arn == arn
+    assert target.capacity_reservation_id is None
+
+
+def test_custom_ami_type_with_an_image_is_left_out() -> None:
+    # AWS: with a custom AMI in the launch template, do not specify amiType.
+    group = _build(image_id=CUSTOM_AMI, ami_type="CUSTOM", user_data="#!/bin/bash\n")
+    assert group.resource.ami_type is None
+
+
+def test_every_eks_ami_type_is_accepted_and_nothing_else() -> None:
+    model = botocore.session.get_session().get_service_model("eks")
+    assert set(model.shape_for("AMITypes").enum) == _AMI_TYPES
 
 
 def test_fails_on_efa_for_a_type_without_efa(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -756,6 +1031,53 @@ def test_reports_every_problem_at_once() -> None:
     )
     assert message.count("\n  - ") == 4
     assert "4 problems" in message
+
+
+def test_launch_template_problems_come_in_the_same_error() -> None:
+    message = _error(
+        image_id="my-ami",
+        root_volume=RootVolume(size_gib=0),
+        http_put_response_hop_limit=0,
+        max_size=9,
+    )
+    assert "4 problems" in message
+    assert "image_id 'my-ami' is not an AMI ID; pass an 'ami-...' ID" in message
+    assert "root_volume.size_gib 0 must be" in message
+    assert "http_put_response_hop_limit 0 must be between 1 and 64" in message
+    assert "max_size 9 must be between 1" in message
+
+
+def test_fails_when_vpc_subnets_select_nothing() -> None:
+    message = _error(vpc_subnets=ec2.SubnetSelection(subnet_group_name="Missing"))
+    assert "vpc_subnets selects nothing usable in the VPC" in message
+    assert "Missing" in message
+    assert "select the VPC's subnets in us-east-2a" in message
+
+
+def test_fails_on_a_deploy_time_label() -> None:
+    message = _error(labels={"account": Aws.ACCOUNT_ID})
+    assert "label 'account' is a deploy-time value" in message
+    assert "pass plain strings" in message
+
+
+def test_extra_security_groups_come_after_the_cluster_group() -> None:
+    stack = make_stack(make_app(), "Groups")
+    extra = ec2.SecurityGroup.from_security_group_id(stack, "Extra", "sg-0e0e0e0e0e0e0e0e0")
+    group = CapacityBlockManagedNodeGroup(
+        stack,
+        "Group",
+        cluster=eks_v2.Cluster.from_cluster_attributes(
+            stack, "Cluster", cluster_name="c", cluster_security_group_id=CLUSTER_SG
+        ),
+        capacity_block=block(),
+        vpc=_vpc(stack),
+        security_groups=[extra],
+    )
+    data = group.launch_template.resource.launch_template_data
+    assert isinstance(data, ec2.CfnLaunchTemplate.LaunchTemplateDataProperty)
+    # EKS adds the cluster group only when the template names none, so it is named here.
+    assert data.security_group_ids == [CLUSTER_SG, "sg-0e0e0e0e0e0e0e0e0"]
+    assert data.network_interfaces is None
 
 
 def test_unknown_keyword_is_rejected() -> None:

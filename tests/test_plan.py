@@ -120,13 +120,14 @@ def test_ultraserver_block_times_follow_the_rules() -> None:
     assert groups[NodeGroupKind.SELF_MANAGED].scale_down == datetime(
         2027, 3, 15, 10, 20, tzinfo=UTC
     )
-    # EKS's action stays at end - 40 min, after EC2 starts reclaiming: warned, not moved.
+    # EKS's own action at end - 40 min comes after EC2 starts reclaiming at end - 60 min,
+    # so CapacityBlockManagedNodeGroup scales to zero itself at end - 70 min, as planned here.
     managed = groups[NodeGroupKind.MANAGED]
-    assert managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    assert managed.scale_down == datetime(2027, 3, 15, 10, 20, tzinfo=UTC)
     (warning,) = managed.warnings
+    assert "2027-03-15T10:50:00Z comes after EC2 starts reclaiming" in warning
     assert "2027-03-15T10:30:00Z" in warning
-    assert "self-managed" in warning
-    assert "2027-03-15T10:20:00Z" in warning
+    assert "scales the group to zero itself at 2027-03-15T10:20:00Z" in warning
 
 
 def test_events_are_in_time_order_with_their_markers() -> None:
@@ -135,9 +136,9 @@ def test_events_are_in_time_order_with_their_markers() -> None:
     assert [event.at for event in events] == sorted(event.at for event in events)
     assert [(event.offset, event.marker) for event in events] == [
         ("start", "S"),
-        ("end - 1 h 10 min", "D"),
+        ("end - 1 h 10 min", "D"),  # managed: the construct's own schedule
+        ("end - 1 h 10 min", "D"),  # self-managed: the scheduled action
         ("end - 1 h", "R"),
-        ("end - 40 min", "D"),
         ("end", "E"),
     ]
 
@@ -183,7 +184,8 @@ def test_fails_for_a_drain_lead_that_leaves_no_drain_time() -> None:
     message = str(caught.value)
     assert ULTRA_ID in message
     assert "drain lead 1 h" in message
-    assert "more than 1 h" in message
+    # 60 min reclaim lead + 2 min scheduled-action delay + 30 s shortest heartbeat.
+    assert "use at least 1 h 2 min 30 s" in message
 
 
 def test_fails_for_a_drain_lead_as_long_as_the_block() -> None:
@@ -233,16 +235,17 @@ def test_chart_has_legend_definition_bars_and_events() -> None:
     assert "Work share, managed: 99.8% (13 days 23 h 20 min of 14 days" in text
 
 
-def test_chart_shows_the_earlier_self_managed_drain_of_an_ultraserver_block() -> None:
+def test_chart_shows_both_kinds_draining_before_ec2_reclaims_an_ultraserver_block() -> None:
     text = format_plan(Plan(blocks=(plan_block(ultra()),)), width=120)
 
     managed_bar = chart_rows(text, "managed")[0].split()[1]
     self_bar = chart_rows(text, "self-managed")[0].split()[1]
-    # Self-managed drains before EC2 reclaims; EKS's managed scale-down comes after it.
+    # Both drain from end - 70 min, before EC2 reclaims at end - 60 min.
     assert self_bar.index("D") < self_bar.index("R")
-    assert managed_bar.index("R") < managed_bar.index("D")
+    assert managed_bar.index("D") < managed_bar.index("R")
     assert chart_rows(text, "self-managed")[0].endswith("95.1%")
-    assert "Warning: EKS scales managed node groups to zero at 2027-03-15T10:50:00Z" in text
+    assert chart_rows(text, "managed")[0].endswith("95.1%")
+    assert "Warning: EKS's own scale-down at 2027-03-15T10:50:00Z comes after" in text
 
 
 @pytest.mark.parametrize("width", [60, 80, 132])
@@ -322,7 +325,7 @@ def test_svg_parses_and_holds_the_events() -> None:
         "now 2027-03-08T00:00:00Z",
     ):
         assert moment in texts
-    for share in ("99.8%", "95.1%", "97.2%"):
+    for share in ("99.8%", "95.1%"):
         assert share in texts
     assert WORK_SHARE_DEFINITION in texts
     assert RESERVATION_ID in texts
@@ -496,7 +499,7 @@ def test_plan_command_writes_the_svg(
     [
         (["plan", "cr-0123456789abcdef1"], "no entry for cr-0123456789abcdef1"),
         (["plan", "--region", "eu-west-1"], "none of the Capacity Blocks"),
-        (["plan", "--drain-lead", "30", RESERVATION_ID], "more than 30 min"),
+        (["plan", "--drain-lead", "30", RESERVATION_ID], "use at least 32 min 30 s"),
         (["plan", "--node-group", "managed", "--drain-lead", "50"], "drop the drain lead"),
         (["plan", "--now", "yesterday"], "--now 'yesterday' is not an ISO 8601 timestamp"),
         (["plan", "--svg", "/nonexistent-dir/plan.svg"], "cannot write the SVG"),

@@ -29,23 +29,26 @@ from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
-from aws_cdk import App, Duration, Stack, Validations
+from aws_cdk import App, Duration, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Annotations, Match
+from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from capblock_constructs import BLOCK_END_LABEL, RESERVATION_LABEL, CapacityBlockError, NodeTaint
+from capblock_constructs._problems import Problems
 from capblock_constructs._time import format_utc, parse_utc
-from capblock_constructs.ami import AmiResolution, EksOptimizedAmi
+from capblock_constructs.ami import AmiResolution, EksOptimizedAmi, resolve_image_id
 from capblock_constructs.self_managed_node_group import (
     CapacityBlockSelfManagedNodeGroup,
     plan_schedule,
 )
+from capblock_constructs.termination import NodeTerminationHandlerQueue
 from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
 from examples.self_managed_node_group import SelfManagedNodeGroupExampleStack
 from tests.support import (
@@ -75,6 +78,11 @@ AL2023_NVIDIA_X86 = (
     "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
 )
 ENDING = format_utc(END - timedelta(minutes=40) - timedelta(minutes=5))
+# EC2 starts reclaiming 30 minutes before the end (60 for UltraServer blocks), and EC2 Auto
+# Scaling may run a scheduled action up to two minutes late (capacity-blocks-facts.md 2.2, 3.6).
+RECLAIM_LEAD = timedelta(minutes=30)
+ULTRA_RECLAIM_LEAD = timedelta(minutes=60)
+SCHEDULE_DELAY = timedelta(minutes=2)
 ULTRA_SSM_KEY = (
     "ssm:account=123456789012:parameterName=/aws/service/eks/optimized-ami/1.33/"
     "amazon-linux-2023/x86_64/neuron/recommended/image_id:region=us-east-2"
@@ -110,14 +118,17 @@ def imported_cluster(stack: Stack) -> eks_v2.ICluster:
 
 def node_group(stack: Stack, **kwargs: Any) -> CapacityBlockSelfManagedNodeGroup:
     options: dict[str, Any] = {
-        "cluster": imported_cluster(stack),
         "capacity_block": block(),
-        "vpc": imported_vpc(stack),
         "kubernetes_version": "1.33",
         "service_ipv4_cidr": SERVICE_CIDR,
         "access_entry": True,
     }
     options.update(kwargs)
+    # Built only when not given, so a test can pass its own without construct ID clashes.
+    if "cluster" not in options:
+        options["cluster"] = imported_cluster(stack)
+    if "vpc" not in options:
+        options["vpc"] = imported_vpc(stack)
     return CapacityBlockSelfManagedNodeGroup(stack, "Nodes", **options)
 
 
@@ -289,6 +300,39 @@ def ultra() -> dict[str, Any]:
         ami=EksOptimizedAmi(resolution=AmiResolution.SYNTH_TIME),
     )
     return synthesized(stack)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """Two blocks' node groups feeding one handler queue, checked by cdk-nag."""
+    outdir = tmp_path_factory.mktemp("shared.out")
+    app = App(
+        context={"capblock-constructs:now": BEFORE_START},
+        analytics_reporting=False,
+        outdir=str(outdir),
+    )
+    stack = make_stack(app, "Shared")
+    cluster = imported_cluster(stack)
+    vpc = imported_vpc(stack)
+    first = node_group(stack, cluster=cluster, vpc=vpc)
+    CapacityBlockSelfManagedNodeGroup(
+        stack,
+        "NextBlock",
+        cluster=cluster,
+        capacity_block=block(
+            capacity_reservation_id="cr-0fedcba9876543210",
+            start=END,
+            end=END + timedelta(days=7),
+        ),
+        vpc=vpc,
+        kubernetes_version="1.33",
+        service_ipv4_cidr=SERVICE_CIDR,
+        access_entry=True,
+        node_role=first.node_role,
+        termination_handler=first.termination_handler,
+    )
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return synthesized(stack), outdir
 
 
 ALL = ("future", "active", "ending", "in_app", "ultra")
@@ -485,7 +529,10 @@ def test_active_block_has_only_the_scale_down_and_runs_the_count(
 ) -> None:
     (action,) = scheduled_actions(active).values()
     assert action["StartTime"] == format_utc(END - timedelta(minutes=40))
-    assert asg_properties(active)["DesiredCapacity"] == "4"
+    asg = asg_properties(active)
+    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("0", "4", "4")
+    # The scale-down also caps MaxSize, so nothing scales the group up while it drains.
+    assert (action["DesiredCapacity"], action["MinSize"], action["MaxSize"]) == (0, 0, 0)
     Annotations.from_stack(active_stack).has_warning(
         "/Active/Nodes", Match.string_like_regexp("no scale-up action was scheduled")
     )
@@ -495,10 +542,19 @@ def test_ending_block_has_no_action_and_is_drained(
     ending: dict[str, Any], ending_stack: Stack
 ) -> None:
     assert scheduled_actions(ending) == {}
-    # A late deploy must not scale a draining group back up.
-    assert asg_properties(ending)["DesiredCapacity"] == "0"
+    asg = asg_properties(ending)
+    # A late deploy must not scale a draining group back up. IgnoreUnmodifiedGroupSizeProperties
+    # skips a DesiredCapacity that is 0 in the old template too (a deploy before the start),
+    # although the scale-up has since run; MaxSize 0 always differs from the old template
+    # (the block's count), so CloudFormation applies it and the group drains.
+    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("0", "0", "0")
     Annotations.from_stack(ending_stack).has_warning(
         "/Ending/Nodes", Match.string_like_regexp("no scale-down action was scheduled")
+    )
+    # Synthesized 45 min before the end: deploy margin (15 min) + heartbeat runs past end - 30.
+    Annotations.from_stack(ending_stack).has_warning(
+        "/Ending/Nodes",
+        Match.string_like_regexp(f"reclaiming the instances at {format_utc(END - RECLAIM_LEAD)}"),
     )
 
 
@@ -506,8 +562,8 @@ def test_ultraserver_block_scales_down_70_minutes_before_the_end(ultra: dict[str
     times = sorted(str(a["StartTime"]) for a in scheduled_actions(ultra).values())
     assert times == [format_utc(START), format_utc(END - timedelta(minutes=70))]
     hook = one(ultra, "AWS::AutoScaling::LifecycleHook")["Properties"]
-    # 70 min drain lead - 60 min UltraServer reclaim lead.
-    assert hook["HeartbeatTimeout"] == 600
+    # 70 min drain lead - 60 min UltraServer reclaim lead - 2 min scheduled action delay.
+    assert hook["HeartbeatTimeout"] == 8 * 60
     assert asg_properties(ultra)["MaxSize"] == "16"
 
 
@@ -524,6 +580,8 @@ def at(text: str) -> datetime:
         (DURING, False, True, 3),
         (format_utc(END - timedelta(minutes=50)), False, False, 0),
         (format_utc(END - timedelta(minutes=20)), False, False, 0),
+        # EC2 is already reclaiming.
+        (format_utc(END - timedelta(minutes=10)), False, False, 0),
     ],
 )
 def test_plan_schedule_by_phase(now: str, up: bool, down: bool, desired: int) -> None:
@@ -536,6 +594,7 @@ def test_plan_schedule_by_phase(now: str, up: bool, down: bool, desired: int) ->
     )
     assert (plan.scale_up_at is not None, plan.scale_down_at is not None) == (up, down)
     assert plan.desired_capacity == desired
+    assert plan.drained is not down
     if plan.scale_up_at and plan.scale_down_at:
         assert plan.scale_up_at != plan.scale_down_at
 
@@ -559,8 +618,24 @@ def test_lifecycle_hook_holds_terminating_instances_for_the_drain(future: dict[s
     hook = one(future, "AWS::AutoScaling::LifecycleHook")["Properties"]
     assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
     assert hook["DefaultResult"] == "CONTINUE"
-    # drain_lead (40 min) - reclaim lead (30 min) = 10 min of heartbeat.
-    assert hook["HeartbeatTimeout"] == 600
+    # drain_lead (40 min) - reclaim lead (30 min) - scheduled action delay (2 min).
+    assert hook["HeartbeatTimeout"] == 8 * 60
+
+
+@pytest.mark.parametrize(
+    ("name", "reclaim_lead"), [("future", RECLAIM_LEAD), ("ultra", ULTRA_RECLAIM_LEAD)]
+)
+def test_undrained_instances_terminate_before_ec2_reclaims_them(
+    name: str, reclaim_lead: timedelta, request: pytest.FixtureRequest
+) -> None:
+    # Worst case without a handler: the scale-down runs two minutes late, then the hook
+    # holds each instance for the whole heartbeat and CONTINUE terminates it.
+    template = request.getfixturevalue(name)
+    hook = one(template, "AWS::AutoScaling::LifecycleHook")["Properties"]
+    assert hook["DefaultResult"] == "CONTINUE"
+    scale_down = max(at(str(a["StartTime"])) for a in scheduled_actions(template).values())
+    released = scale_down + SCHEDULE_DELAY + timedelta(seconds=hook["HeartbeatTimeout"])
+    assert released <= END - reclaim_lead
 
 
 def test_termination_queue_rule_is_scoped_to_this_asg(future: dict[str, Any]) -> None:
@@ -575,6 +650,55 @@ def test_termination_queue_rule_is_scoped_to_this_asg(future: dict[str, Any]) ->
         o["Value"].get("Ref", "").startswith("NodesTerminationHandlerQueue")
         for o in future["Outputs"].values()
     )
+
+
+def test_node_groups_can_share_one_handler_queue(
+    shared: tuple[dict[str, Any], Path],
+) -> None:
+    # One handler installation reads one queue: the second block's group feeds the first's.
+    template, outdir = shared
+    asg_ids = sorted(of_type(template, "AWS::AutoScaling::AutoScalingGroup"))
+    assert len(asg_ids) == 2
+    assert len(of_type(template, "AWS::SQS::Queue")) == 1
+    assert len(of_type(template, "AWS::Events::Rule")) == 3
+    (lifecycle,) = [
+        r["Properties"]["EventPattern"]
+        for r in of_type(template, "AWS::Events::Rule").values()
+        if r["Properties"]["EventPattern"]["source"] == ["aws.autoscaling"]
+    ]
+    assert sorted(g["Ref"] for g in lifecycle["detail"]["AutoScalingGroupName"]) == asg_ids
+    (policy,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
+    (complete,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Action"] == "autoscaling:CompleteLifecycleAction"
+    ]
+    named = sorted(
+        part["Ref"]
+        for arn in complete["Resource"]
+        for part in arn["Fn::Join"][1]
+        if isinstance(part, dict) and part.get("Ref") in asg_ids
+    )
+    assert named == asg_ids
+    # The groups share the node role, and EKS allows one access entry per principal.
+    (entry,) = of_type(template, "AWS::EKS::AccessEntry").values()
+    assert entry["Properties"]["Type"] == "EC2_LINUX"
+    assert cfn_lint_errors(template) == []
+    # The AwsSolutions pack ran during synth; the second group's ARN is acknowledged too.
+    report = json.loads((outdir / "validation-report.json").read_text())
+    assert [v for r in report["pluginReports"] for v in r.get("violations", [])] == []
+
+
+def test_fails_to_install_the_handler_twice_on_a_shared_queue() -> None:
+    stack = make_stack(make_app(now=BEFORE_START), "Twice")
+    queue = NodeTerminationHandlerQueue(stack, "Nth")
+    queue.handler_role = iam.Role(
+        stack, "Installed", assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com")
+    )
+    with pytest.raises(CapacityBlockError) as failure:
+        node_group(stack, termination_handler=queue, install_termination_handler=True)
+    assert "already has aws-node-termination-handler installed" in str(failure.value)
+    assert "drop install_termination_handler" in str(failure.value)
 
 
 def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
@@ -611,6 +735,13 @@ def test_access_entry_for_the_node_role(future: dict[str, Any]) -> None:
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "ec2.amazonaws.com"
     }
+
+
+def test_group_is_created_after_the_access_entry(active: dict[str, Any]) -> None:
+    # Deployed during the block, the group launches at once: nodes must be able to join.
+    (entry_id,) = of_type(active, "AWS::EKS::AccessEntry")
+    asg = one(active, "AWS::AutoScaling::AutoScalingGroup")
+    assert entry_id in asg["DependsOn"]
 
 
 def test_api_authenticated_in_app_cluster_gets_an_access_entry(in_app: dict[str, Any]) -> None:
@@ -660,14 +791,44 @@ def test_fails_without_a_subnet_in_the_block_zone() -> None:
 
 
 def test_fails_when_drain_lead_leaves_no_room_for_the_heartbeat() -> None:
-    message = failure_of(drain_lead=Duration.minutes(35), heartbeat_timeout=Duration.minutes(10))
-    assert "drain_lead 35 min" in message
-    assert "earliest valid drain_lead is 40 min" in message
+    # 40 min = reclaim lead + 10 min heartbeat, but the scale-down may run 2 minutes late, so
+    # the heartbeat would expire 2 minutes into EC2's reclaim.
+    message = failure_of(drain_lead=Duration.minutes(40), heartbeat_timeout=Duration.minutes(10))
+    assert "drain_lead 40 min does not leave" in message
+    assert "earliest valid drain_lead is 42 min" in message
+    assert "Raise drain_lead or shorten heartbeat_timeout" in message
+
+
+def test_fails_for_an_ultraserver_drain_lead_below_its_60_minute_reclaim() -> None:
+    message = failure_of(
+        capacity_block=block(instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64"),
+        drain_lead=Duration.minutes(40),
+        heartbeat_timeout=Duration.minutes(5),
+    )
+    # 60 min reclaim lead + 2 min delay + 5 min heartbeat.
+    assert "earliest valid drain_lead is 67 min" in message
+
+
+def test_drain_lead_covering_reclaim_delay_and_heartbeat_is_accepted() -> None:
+    group = node_group(
+        make_stack(make_app(), "Boundary"),
+        drain_lead=Duration.minutes(42),
+        heartbeat_timeout=Duration.minutes(10),
+    )
+    assert group.heartbeat_timeout == timedelta(minutes=10)
+    assert group.scale_down_time == END - timedelta(minutes=42)
 
 
 def test_fails_when_drain_lead_is_not_beyond_the_reclaim_lead() -> None:
     message = failure_of(drain_lead=timedelta(minutes=30))
-    assert "earliest valid drain_lead is 30 min 30 s" in message
+    # The shortest heartbeat (30 s) still needs reclaim lead + 2 min before it.
+    assert "earliest valid drain_lead is 32 min 30 s" in message
+
+
+@pytest.mark.parametrize("name", ["desired_size", "max_size"])
+def test_fails_for_sizes_below_one(name: str) -> None:
+    message = failure_of(**{name: 0})
+    assert f"{name} 0 must be a whole number of at least 1" in message
 
 
 @pytest.mark.parametrize("seconds", [10, 7201])
@@ -888,6 +1049,85 @@ def test_ami_parameter_names_follow_the_eks_documentation(
             kubernetes_version="1.33", architecture=architecture, accelerator=accelerator
         )
         == expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("ami", "instance_type", "version", "expected"),
+    [
+        (
+            EksOptimizedAmi(operating_system="ubuntu"),
+            "p5.48xlarge",
+            "1.33",
+            "ami.operating_system 'ubuntu' is not supported; use al2023 or bottlerocket",
+        ),
+        (
+            EksOptimizedAmi(architecture="aarch64"),
+            "p5.48xlarge",
+            "1.33",
+            "ami.architecture 'aarch64' is not one of x86_64, arm64",
+        ),
+        (
+            EksOptimizedAmi(accelerator="cuda"),
+            "p5.48xlarge",
+            "1.33",
+            "ami.accelerator 'cuda' is not one of nvidia, neuron",
+        ),
+        (
+            EksOptimizedAmi(accelerator="neuron"),
+            "p5.48xlarge",
+            "1.33",
+            "the AMI is for neuron accelerators but p5.48xlarge has nvidia ones; use "
+            "accelerator='nvidia'",
+        ),
+        (
+            # P6e-GB200 runs on Grace (arm64): an x86_64 AMI would not boot.
+            EksOptimizedAmi(architecture="x86_64"),
+            "p6e-gb200.36xlarge",
+            "1.33",
+            "the AMI is for x86_64 but p6e-gb200.36xlarge is an arm64 instance type",
+        ),
+        (
+            EksOptimizedAmi(),
+            "p5.48xlarge",
+            Fn.import_value("ClusterKubernetesVersion"),
+            "the Kubernetes version is a deploy-time value, so the AMI parameter cannot be "
+            "named; pass kubernetes_version='1.33'",
+        ),
+    ],
+)
+def test_ami_choices_that_cannot_boot_are_rejected(
+    ami: EksOptimizedAmi, instance_type: str, version: str, expected: str
+) -> None:
+    problems = Problems("test")
+    image = resolve_image_id(
+        make_stack(make_app(), "Ami"),
+        ami,
+        instance_type=instance_type,
+        cluster_kubernetes_version=version,
+        problems=problems,
+    )
+    assert image is None
+    with pytest.raises(CapacityBlockError) as failure:
+        problems.raise_if_any()
+    assert expected in str(failure.value)
+
+
+def test_arm64_nvidia_instance_gets_the_arm64_nvidia_parameter() -> None:
+    stack = make_stack(make_app(), "Arm")
+    image = resolve_image_id(
+        stack,
+        EksOptimizedAmi(),
+        instance_type="p6e-gb200.36xlarge",
+        cluster_kubernetes_version="1.33",
+        problems=Problems("test"),
+    )
+    assert image is not None
+    parameters = Template.from_stack(stack).to_json()["Parameters"]
+    (parameter,) = [p for p in parameters.values() if p.get("Default", "").startswith("/aws/")]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    assert parameter["Default"] == (
+        "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/arm64/nvidia/recommended/image_id"
     )
 
 

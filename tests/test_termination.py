@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from aws_cdk import App, Validations
+from aws_cdk import aws_iam as iam
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
+from capblock_constructs.errors import CapacityBlockError
 from capblock_constructs.termination import NodeTerminationHandlerQueue
 from tests.support import cfn_lint_errors, make_app, make_stack, only_resource
 
@@ -126,3 +128,42 @@ def test_passes_cfn_lint_and_cdk_nag(template: dict[str, Any]) -> None:
     assert cfn_lint_errors(template) == []
     # The AwsSolutions pack ran as a validation plugin during synth: errors would have
     # failed it, and the two acknowledged findings carry their reasons in metadata.
+
+
+def test_groups_added_later_join_the_rule_and_the_policy_once() -> None:
+    stack = make_stack(make_app(), "Later")
+    queue = NodeTerminationHandlerQueue(stack, "Nth")
+    before = queue.auto_scaling_group_names
+    assert before == ()
+    for name in ("first", "second", "first"):
+        queue.add_auto_scaling_group(name)
+    assert queue.auto_scaling_group_names == ("first", "second")
+    template = dict(Template.from_stack(stack).to_json())
+    (lifecycle,) = [
+        r["Properties"]["EventPattern"]
+        for r in resources(template, "AWS::Events::Rule")
+        if r["Properties"]["EventPattern"]["source"] == ["aws.autoscaling"]
+    ]
+    assert lifecycle["detail"] == {"AutoScalingGroupName": ["first", "second"]}
+    (policy,) = resources(template, "AWS::IAM::ManagedPolicy")
+    (complete,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s["Sid"] == "CompleteLifecycleActions"
+    ]
+    arns = [
+        "".join(p for p in arn["Fn::Join"][1] if isinstance(p, str)) for arn in complete["Resource"]
+    ]
+    assert [arn.rsplit("/", 1)[1] for arn in arns] == ["first", "second"]
+
+
+def test_handler_is_installed_once_per_queue() -> None:
+    stack = make_stack(make_app(), "Once")
+    queue = NodeTerminationHandlerQueue(stack, "Nth", auto_scaling_group_names=[ASG])
+    queue.handler_role = iam.Role(
+        stack, "Installed", assumed_by=iam.ServicePrincipal("pods.eks.amazonaws.com")
+    )
+    with pytest.raises(CapacityBlockError) as failure:
+        queue.install_handler(cast(Any, None))
+    assert "already installed from this queue" in str(failure.value)
+    assert "install it once" in str(failure.value)
