@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,13 +15,12 @@ import pytest
 from botocore.stub import Stubber
 
 from capblock_constructs import _context_cache
-from capblock_constructs import _reservation_lookup as lookup_module
 from capblock_constructs.cli import main
 from capblock_constructs.timeline import format_duration, timeline
 
+from .ec2_stub import StubbedEC2, stub_ec2
 from .support import ACCOUNT, REGION, RESERVATION_ID, block
 
-PLANNED_TAG = "aws:ec2capacityreservation:incrementalRequestedQuantity"
 BLOCK_ID = "cb-0123456789abcdef0"
 SHARING_ACCOUNT = "999988887777"
 # The reference block: 14 days ending 2027-03-15 at 11:30 UTC.
@@ -40,51 +39,9 @@ def utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class StubbedEC2:
-    client: Any
-    stubber: Stubber
-    factory_calls: list[dict[str, Any]] = field(default_factory=list)
-
-    def add_reservation(self, **overrides: Any) -> None:
-        item: dict[str, Any] = {
-            "CapacityReservationId": RESERVATION_ID,
-            "OwnerId": ACCOUNT,
-            "InstanceType": "p5.48xlarge",
-            "InstancePlatform": "Linux/UNIX",
-            "AvailabilityZone": "us-east-2a",
-            "AvailabilityZoneId": "use2-az1",
-            "TotalInstanceCount": 0,
-            "State": "scheduled",
-            "StartDate": datetime(2027, 3, 1, 11, 30, 0, 500000, tzinfo=timezone.utc),
-            "EndDate": END,
-            "ReservationType": "capacity-block",
-            "Tags": [{"Key": PLANNED_TAG, "Value": "4"}],
-        }
-        item.update(overrides)
-        item = {name: value for name, value in item.items() if value is not None}
-        self.stubber.add_response(
-            "describe_capacity_reservations",
-            {"CapacityReservations": [item]},
-            {"CapacityReservationIds": [RESERVATION_ID]},
-        )
-
-
 @pytest.fixture
 def ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubbedEC2]:
-    """A stubbed EC2 client behind the lookup; the working directory is tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    client = boto3.client("ec2", region_name=REGION)
-    stubbed = StubbedEC2(client=client, stubber=Stubber(client))
-
-    def factory(*, region: str, profile: str | None, subject: str) -> Any:
-        stubbed.factory_calls.append({"region": region, "profile": profile})
-        return client
-
-    monkeypatch.setattr(lookup_module, "ec2_client", factory)
-    with stubbed.stubber:
-        yield stubbed
-        stubbed.stubber.assert_no_pending_responses()
+    yield from stub_ec2(monkeypatch, tmp_path)
 
 
 def expected_value(**overrides: Any) -> dict[str, Any]:
@@ -131,7 +88,7 @@ def test_lookup_writes_the_cache_entry_and_prints_the_timeline(
     assert code == 0, err
     assert err == ""
     assert _context_cache.aws_call_count == calls_before + 1
-    assert ec2.factory_calls == [{"region": REGION, "profile": None}]
+    assert [(c["region"], c["profile"]) for c in ec2.factory_calls] == [(REGION, None)]
     # Same key and value as CapacityBlock.from_lookup; other keys kept; keys sorted.
     written = context_file(tmp_path)
     assert written == {"zz": 1, "aa": 2, key_for(): expected_value()}
@@ -298,7 +255,7 @@ def test_region_comes_from_aws_region(
 
     assert main(["lookup", RESERVATION_ID]) == 0
 
-    assert ec2.factory_calls == [{"region": "us-west-2", "profile": None}]
+    assert [(c["region"], c["profile"]) for c in ec2.factory_calls] == [("us-west-2", None)]
     assert list(context_file(tmp_path)) == [key_for(region="us-west-2")]
 
 
@@ -329,7 +286,7 @@ def test_region_comes_from_the_profile(
 
     assert main(["lookup", RESERVATION_ID, "--profile", "gpu"]) == 0
 
-    assert ec2.factory_calls == [{"region": "ap-northeast-1", "profile": "gpu"}]
+    assert [(c["region"], c["profile"]) for c in ec2.factory_calls] == [("ap-northeast-1", "gpu")]
 
 
 def test_no_region_anywhere_is_an_error(

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import boto3
 import botocore.endpoint
 import pytest
 from aws_cdk import App, Stack
@@ -29,11 +27,11 @@ from botocore.exceptions import (
     ReadTimeoutError,
     TokenRetrievalError,
 )
-from botocore.stub import Stubber
 
 from capblock_constructs import CapacityBlock, CapacityBlockError, _aws, _context_cache
 from capblock_constructs import _reservation_lookup as lookup_module
 
+from .ec2_stub import PLANNED_TAG, REQUEST, StubbedEC2, reservation, stub_ec2
 from .support import ACCOUNT, END, REGION, RESERVATION_ID, START, make_app, make_stack
 
 # Saved before conftest's per-test guard replaces it, for the tests that drive botocore's
@@ -44,68 +42,13 @@ KEY = (
     "capblock-constructs:capacity-block:"
     f"account={ACCOUNT}:region={REGION}:capacityReservationId={RESERVATION_ID}"
 )
-PLANNED_TAG = "aws:ec2capacityreservation:incrementalRequestedQuantity"
 BLOCK_ID = "cb-0123456789abcdef0"
-REQUEST = {"CapacityReservationIds": [RESERVATION_ID]}
 END_TEXT = "2027-03-15T11:30:00Z"
-
-
-@dataclass
-class StubbedEC2:
-    client: Any
-    stubber: Stubber
-    factory_calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 @pytest.fixture
 def ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubbedEC2]:
-    """A stubbed EC2 client injected into the lookup; the working directory is tmp_path."""
-    monkeypatch.chdir(tmp_path)
-    client = boto3.client("ec2", region_name=REGION)
-    stubbed = StubbedEC2(client=client, stubber=Stubber(client))
-
-    def factory(*, region: str, profile: str | None, subject: str) -> Any:
-        stubbed.factory_calls.append({"region": region, "profile": profile, "subject": subject})
-        return client
-
-    monkeypatch.setattr(lookup_module, "ec2_client", factory)
-    with stubbed.stubber:
-        yield stubbed
-        # Every queued response must have been used: a lookup made exactly the calls expected.
-        stubbed.stubber.assert_no_pending_responses()
-
-
-def reservation(**overrides: Any) -> dict[str, Any]:
-    """A DescribeCapacityReservations item for a scheduled (not yet active) 4-instance block."""
-    item: dict[str, Any] = {
-        "CapacityReservationId": RESERVATION_ID,
-        "OwnerId": ACCOUNT,
-        "CapacityReservationArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:capacity-reservation/"
-        f"{RESERVATION_ID}",
-        "AvailabilityZoneId": "use2-az1",
-        "InstanceType": "p5.48xlarge",
-        "InstancePlatform": "Linux/UNIX",
-        "AvailabilityZone": "us-east-2a",
-        "Tenancy": "default",
-        "TotalInstanceCount": 0,
-        "AvailableInstanceCount": 0,
-        "State": "scheduled",
-        # StartDate is a MillisecondDateTime in the EC2 model.
-        "StartDate": datetime(2027, 3, 1, 11, 30, 0, 123000, tzinfo=timezone.utc),
-        "EndDate": datetime(2027, 3, 15, 11, 30, tzinfo=timezone.utc),
-        "EndDateType": "limited",
-        "InstanceMatchCriteria": "targeted",
-        "ReservationType": "capacity-block",
-        "Tags": [
-            {"Key": PLANNED_TAG, "Value": "4"},
-            {
-                "Key": "aws:ec2capacityreservation:capacityReservationType",
-                "Value": "capacity-block",
-            },
-        ],
-    }
-    item.update(overrides)
-    return {key: value for key, value in item.items() if value is not None}
+    yield from stub_ec2(monkeypatch, tmp_path)
 
 
 def expected_value(**overrides: Any) -> dict[str, Any]:
@@ -126,11 +69,7 @@ def expected_value(**overrides: Any) -> dict[str, Any]:
 
 
 def add_reservation(ec2: StubbedEC2, **overrides: Any) -> None:
-    ec2.stubber.add_response(
-        "describe_capacity_reservations",
-        {"CapacityReservations": [reservation(**overrides)]},
-        REQUEST,
-    )
+    ec2.add_reservation(**overrides)
 
 
 def lookup(app: App | None = None, reservation_id: str = RESERVATION_ID) -> CapacityBlock:
