@@ -120,6 +120,44 @@ def test_launch_template_example_uses_the_reservation(
     assert target == {"CapacityReservationId": EXAMPLE_RESERVATION_ID}
 
 
+def _of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [r for r in template["Resources"].values() if r["Type"] == resource_type]
+
+
+def test_managed_example_builds_the_group_on_the_cached_reservation(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    template = templates["CapblockManagedNodeGroup"]
+    (nodegroup,) = [r["Properties"] for r in _of_type(template, "AWS::EKS::Nodegroup")]
+    assert nodegroup["CapacityType"] == "CAPACITY_BLOCK"
+    # Synthesized before the block starts: no nodes yet, up to the block's 4.
+    assert nodegroup["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
+    subnet_zones = {
+        key: r["Properties"]["AvailabilityZone"]
+        for key, r in template["Resources"].items()
+        if r["Type"] == "AWS::EC2::Subnet"
+    }
+    assert [subnet_zones[s["Ref"]] for s in nodegroup["Subnets"]] == ["us-east-2a"]
+    (schedule,) = [r["Properties"] for r in _of_type(template, "AWS::Scheduler::Schedule")]
+    assert schedule["ScheduleExpression"] == "at(2031-03-03T11:30:00)"  # the block's start
+    (launch,) = [r["Properties"] for r in _of_type(template, "AWS::EC2::LaunchTemplate")]
+    # p5.48xlarge has 32 network cards: one EFA interface on each.
+    assert len(launch["LaunchTemplateData"]["NetworkInterfaces"]) == 32
+
+
+def test_self_managed_example_schedules_the_reservation_window(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    template = templates["CapblockSelfManagedNodeGroup"]
+    actions = _of_type(template, "AWS::AutoScaling::ScheduledAction")
+    times = sorted(str(a["Properties"]["StartTime"]) for a in actions)
+    # The block runs 2031-03-03T11:30Z .. 2031-03-17T11:30Z; drain 40 minutes before the end.
+    assert times == ["2031-03-03T11:30:00Z", "2031-03-17T10:50:00Z"]
+    (group,) = [r["Properties"] for r in _of_type(template, "AWS::AutoScaling::AutoScalingGroup")]
+    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == ("0", "4", "0")
+    assert group["VPCZoneIdentifier"] == ["subnet-0a1b2c3d4e5f60001"]
+
+
 def test_synthesis_is_deterministic(templates: dict[str, dict[str, Any]]) -> None:
     again = build_app(App(context=_app_context(), analytics_reporting=False)).synth()
     assert {s.stack_name: s.template for s in again.stacks} == templates

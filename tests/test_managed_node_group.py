@@ -2,11 +2,8 @@
 
 Four stacks cover the block's phases (before the start, within the safety
 margin, active, past EKS's scale-down) and the three kinds of cluster; the
-example stack is synthesized once more. Validation errors are raised while
-constructing, so their tests never synthesize.
-
-To update the snapshot after an intended change:
-    .venv/bin/python -m pytest tests/test_managed_node_group.py --snapshot-update
+example stack is checked in tests/test_example_app.py. Validation errors are
+raised while constructing, so their tests never synthesize.
 """
 
 from __future__ import annotations
@@ -28,8 +25,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 from constructs import Construct
-from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
 from capblock_constructs import (
     BLOCK_END_LABEL,
@@ -46,8 +41,6 @@ from capblock_constructs.managed_node_group import (
     CapacityBlockManagedNodeGroup,
     _render_user_data,
 )
-from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
-from examples.managed_node_group import ManagedNodeGroupExampleStack
 from tests.support import (
     ACCOUNT,
     BEFORE_START,
@@ -1083,61 +1076,3 @@ def test_extra_security_groups_come_after_the_cluster_group() -> None:
 def test_unknown_keyword_is_rejected() -> None:
     with pytest.raises(TypeError):
         _build(disk_size=100)
-
-
-# -- the example ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def example() -> Stack:
-    context = json.loads((ROOT / "cdk.context.json").read_text())
-    app = make_app(now="2031-02-20T09:00:00Z", context=context, validation=True)
-    return ManagedNodeGroupExampleStack(
-        app,
-        "CapblockManagedNodeGroup",
-        env=EXAMPLE_ENV,
-        capacity_reservation_id=EXAMPLE_RESERVATION_ID,
-    )
-
-
-@pytest.fixture(scope="module")
-def example_template(example: Stack) -> dict[str, Any]:
-    return _template_json(example)
-
-
-def test_example_builds_the_group_on_the_cached_reservation(
-    example_template: dict[str, Any],
-) -> None:
-    resources = example_template["Resources"].values()
-    (nodegroup,) = [r["Properties"] for r in resources if r["Type"] == "AWS::EKS::Nodegroup"]
-    assert nodegroup["CapacityType"] == "CAPACITY_BLOCK"
-    assert nodegroup["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
-    assert nodegroup["Labels"][RESERVATION_LABEL] == EXAMPLE_RESERVATION_ID
-    subnets = {
-        json.dumps({"Ref": key}): r["Properties"]["AvailabilityZone"]
-        for key, r in example_template["Resources"].items()
-        if r["Type"] == "AWS::EC2::Subnet"
-    }
-    assert [subnets[json.dumps(s)] for s in nodegroup["Subnets"]] == ["us-east-2a"]
-    (schedule,) = [r["Properties"] for r in resources if r["Type"] == "AWS::Scheduler::Schedule"]
-    assert schedule["ScheduleExpression"] == "at(2031-03-03T11:30:00)"
-    (template,) = [r["Properties"] for r in resources if r["Type"] == "AWS::EC2::LaunchTemplate"]
-    assert len(template["LaunchTemplateData"]["NetworkInterfaces"]) == 32
-    assert any(r["Type"] == "AWS::EKS::Cluster" for r in resources)
-
-
-def test_example_passes_cfn_lint_and_cdk_nag(
-    example: Stack, example_template: dict[str, Any]
-) -> None:
-    assert cfn_lint_errors(example_template) == []
-    report = cdk_nag.AwsSolutionsChecks().validate_scope(example)
-    assert [violation.rule_name for violation in report.violations] == []
-
-
-def test_example_matches_snapshot(
-    example_template: dict[str, Any], snapshot: SnapshotAssertion
-) -> None:
-    body = json.loads(json.dumps(example_template, sort_keys=True))
-    body.get("Parameters", {}).pop("BootstrapVersion", None)
-    body.get("Rules", {}).pop("CheckBootstrapVersion", None)
-    assert body == snapshot(extension_class=JSONSnapshotExtension)

@@ -37,8 +37,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Annotations, Match, Template
 from cdk_nag import AwsSolutionsChecks
-from syrupy.assertion import SnapshotAssertion
-from syrupy.extensions.json import JSONSnapshotExtension
 
 from capblock_constructs import BLOCK_END_LABEL, RESERVATION_LABEL, CapacityBlockError, NodeTaint
 from capblock_constructs._problems import Problems
@@ -49,8 +47,6 @@ from capblock_constructs.self_managed_node_group import (
     plan_schedule,
 )
 from capblock_constructs.termination import NodeTerminationHandlerQueue
-from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
-from examples.self_managed_node_group import SelfManagedNodeGroupExampleStack
 from tests.support import (
     BEFORE_START,
     DURING,
@@ -1142,43 +1138,3 @@ def test_reports_all_problems_at_once() -> None:
     assert "desired_size 9 is above max_size 4" in message
     assert "heartbeat_timeout 5 s" in message
     assert "the AMI is for arm64" in message
-
-
-# -- the example -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def example() -> dict[str, Any]:
-    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
-    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
-    context["capblock-constructs:now"] = "2026-11-26T00:00:00Z"
-    app = App(context=context, analytics_reporting=False)
-    stack = SelfManagedNodeGroupExampleStack(
-        app,
-        "CapblockSelfManagedNodeGroup",
-        env=EXAMPLE_ENV,
-        capacity_reservation_id=EXAMPLE_RESERVATION_ID,
-    )
-    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    body: dict[str, Any] = app.synth().get_stack_by_name(stack.stack_name).template
-    return body
-
-
-def test_example_passes_cfn_lint(example: dict[str, Any]) -> None:
-    assert cfn_lint_errors(example) == []
-
-
-def test_example_schedules_the_reservation_window(example: dict[str, Any]) -> None:
-    times = sorted(str(a["StartTime"]) for a in scheduled_actions(example).values())
-    # The example reservation: 2031-03-03T11:30Z .. 2031-03-17T11:30Z.
-    assert times == ["2031-03-03T11:30:00Z", "2031-03-17T10:50:00Z"]
-    asg = asg_properties(example)
-    assert (asg["MaxSize"], asg["DesiredCapacity"]) == ("4", "0")
-    assert asg["VPCZoneIdentifier"] == ["subnet-0a1b2c3d4e5f60001"]
-
-
-def test_example_matches_snapshot(example: dict[str, Any], snapshot: SnapshotAssertion) -> None:
-    body = json.loads(json.dumps(example, sort_keys=True))
-    body.get("Parameters", {}).pop("BootstrapVersion", None)
-    body.get("Rules", {}).pop("CheckBootstrapVersion", None)
-    assert body == snapshot(extension_class=JSONSnapshotExtension)
