@@ -1,50 +1,113 @@
-"""AWS CDK constructs for Amazon EKS nodes on EC2 Capacity Blocks for ML."""
+"""AWS CDK constructs for Amazon EKS nodes on EC2 Capacity Blocks for ML.
 
-from ._node_labels import BLOCK_END_LABEL, RESERVATION_LABEL
-from .ami import AmiResolution, EksOptimizedAmi
-from .capacity_block import (
-    EC2_RECLAIM_LEAD,
-    EC2_RECLAIM_LEAD_ULTRASERVER,
-    EKS_MANAGED_SCALE_DOWN_LEAD,
-    SCHEDULED_ACTION_MAX_DELAY,
-    BlockPhase,
-    CapacityBlock,
-)
-from .efa import EfaSecurityGroup, efa_network_interfaces
-from .errors import CapacityBlockError
-from .instance_types import InstanceTypeInfo, eks_ami_type, instance_type_info, known_instance_types
-from .launch_template import (
-    RESERVATION_TAG_KEY,
-    CapacityBlockLaunchTemplate,
-    NetworkInterface,
-    RootVolume,
-)
-from .managed_node_group import CapacityBlockManagedNodeGroup
-from .self_managed_node_group import (
-    DEFAULT_SCHEDULE_SAFETY_MARGIN,
-    CapacityBlockSelfManagedNodeGroup,
-    SchedulePlan,
-    plan_schedule,
-)
-from .taints import TAINT_EFFECTS, NodeTaint, accelerator_taints
-from .termination import (
-    NTH_CHART_REPOSITORY,
-    NTH_CHART_VERSION,
-    NTH_MANAGED_TAG,
-    NodeTerminationHandlerQueue,
-)
-from .timeline import (
-    WORK_SHARE_DEFINITION,
-    BlockPlan,
-    NodeGroupKind,
-    NodeGroupPlan,
-    Plan,
-    PlanEvent,
-    format_plan,
-    format_plan_svg,
-    plan,
-    plan_block,
-)
+Names are loaded on first use: each construct module imports its AWS CDK service
+modules through jsii, which is slow, so `from capblock_constructs import CapacityBlock`
+(or the `capblock` command) does not pay for node groups it does not use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._node_labels import BLOCK_END_LABEL, RESERVATION_LABEL
+    from .ami import AmiResolution, EksOptimizedAmi
+    from .capacity_block import (
+        EC2_RECLAIM_LEAD,
+        EC2_RECLAIM_LEAD_ULTRASERVER,
+        EKS_MANAGED_SCALE_DOWN_LEAD,
+        SCHEDULED_ACTION_MAX_DELAY,
+        BlockPhase,
+        CapacityBlock,
+    )
+    from .efa import EfaSecurityGroup, efa_network_interfaces
+    from .errors import CapacityBlockError
+    from .instance_types import (
+        InstanceTypeInfo,
+        eks_ami_type,
+        instance_type_info,
+        known_instance_types,
+    )
+    from .launch_template import (
+        RESERVATION_TAG_KEY,
+        CapacityBlockLaunchTemplate,
+        NetworkInterface,
+        RootVolume,
+    )
+    from .managed_node_group import CapacityBlockManagedNodeGroup
+    from .self_managed_node_group import (
+        DEFAULT_SCHEDULE_SAFETY_MARGIN,
+        CapacityBlockSelfManagedNodeGroup,
+        SchedulePlan,
+        plan_schedule,
+    )
+    from .taints import TAINT_EFFECTS, NodeTaint, accelerator_taints
+    from .termination import (
+        NTH_CHART_REPOSITORY,
+        NTH_CHART_VERSION,
+        NTH_MANAGED_TAG,
+        NodeTerminationHandlerQueue,
+    )
+    from .timeline import (
+        WORK_SHARE_DEFINITION,
+        BlockPlan,
+        NodeGroupKind,
+        NodeGroupPlan,
+        Plan,
+        PlanEvent,
+        format_plan,
+        format_plan_svg,
+        plan,
+        plan_block,
+    )
+
+# Where each public name lives.
+_EXPORTS = {
+    "AmiResolution": ".ami",
+    "BLOCK_END_LABEL": "._node_labels",
+    "BlockPhase": ".capacity_block",
+    "BlockPlan": ".timeline",
+    "CapacityBlock": ".capacity_block",
+    "CapacityBlockError": ".errors",
+    "CapacityBlockLaunchTemplate": ".launch_template",
+    "CapacityBlockManagedNodeGroup": ".managed_node_group",
+    "CapacityBlockSelfManagedNodeGroup": ".self_managed_node_group",
+    "DEFAULT_SCHEDULE_SAFETY_MARGIN": ".self_managed_node_group",
+    "EC2_RECLAIM_LEAD": ".capacity_block",
+    "EC2_RECLAIM_LEAD_ULTRASERVER": ".capacity_block",
+    "EKS_MANAGED_SCALE_DOWN_LEAD": ".capacity_block",
+    "EfaSecurityGroup": ".efa",
+    "EksOptimizedAmi": ".ami",
+    "InstanceTypeInfo": ".instance_types",
+    "NTH_CHART_REPOSITORY": ".termination",
+    "NTH_CHART_VERSION": ".termination",
+    "NTH_MANAGED_TAG": ".termination",
+    "NetworkInterface": ".launch_template",
+    "NodeGroupKind": ".timeline",
+    "NodeGroupPlan": ".timeline",
+    "NodeTaint": ".taints",
+    "NodeTerminationHandlerQueue": ".termination",
+    "Plan": ".timeline",
+    "PlanEvent": ".timeline",
+    "RESERVATION_LABEL": "._node_labels",
+    "RESERVATION_TAG_KEY": ".launch_template",
+    "RootVolume": ".launch_template",
+    "SCHEDULED_ACTION_MAX_DELAY": ".capacity_block",
+    "SchedulePlan": ".self_managed_node_group",
+    "TAINT_EFFECTS": ".taints",
+    "WORK_SHARE_DEFINITION": ".timeline",
+    "accelerator_taints": ".taints",
+    "efa_network_interfaces": ".efa",
+    "eks_ami_type": ".instance_types",
+    "format_plan": ".timeline",
+    "format_plan_svg": ".timeline",
+    "instance_type_info": ".instance_types",
+    "known_instance_types": ".instance_types",
+    "plan": ".timeline",
+    "plan_block": ".timeline",
+    "plan_schedule": ".self_managed_node_group",
+}
 
 __all__ = [
     "BLOCK_END_LABEL",
@@ -91,3 +154,16 @@ __all__ = [
     "plan_block",
     "plan_schedule",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

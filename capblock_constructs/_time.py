@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-
-from constructs import Construct
+from typing import TYPE_CHECKING
 
 from .errors import CapacityBlockError
+
+if TYPE_CHECKING:
+    from constructs import Construct
 
 NOW_CONTEXT_KEY = "capblock-constructs:now"
 

@@ -6,13 +6,15 @@ import enum
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
-
-from constructs import Construct
+from typing import TYPE_CHECKING, Any
 
 from ._problems import Problems
 from ._time import format_utc, parse_utc
 from .errors import CapacityBlockError
+
+if TYPE_CHECKING:
+    # Only for annotations: the value object and the CLI need no jsii runtime.
+    from constructs import Construct
 
 __all__ = [
     "EC2_RECLAIM_LEAD",

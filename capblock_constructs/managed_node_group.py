@@ -129,7 +129,7 @@ _AMI_TYPES = frozenset(
 )
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
 _SCHEDULER_RETRY_ATTEMPTS = 10
-_SCHEDULER_MAX_EVENT_AGE = Duration.hours(1)
+_SCHEDULER_MAX_EVENT_AGE_SECONDS = 3600
 _DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
 
 
@@ -629,7 +629,7 @@ class CapacityBlockManagedNodeGroup(Construct):
                 role_arn=role.role_arn,
                 input=stack.to_json_string(payload),
                 retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=_SCHEDULER_MAX_EVENT_AGE.to_seconds(),
+                    maximum_event_age_in_seconds=_SCHEDULER_MAX_EVENT_AGE_SECONDS,
                     maximum_retry_attempts=_SCHEDULER_RETRY_ATTEMPTS,
                 ),
             ),
