@@ -586,7 +586,13 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "API_AND_CONFIG_MAP",
             )
         )
-        existing = self._existing_access_entry(info.name) if create_entry else None
+        # Only a role the user passed can be shared with another node group; walking the
+        # whole stack through jsii for a role created here would cost time for nothing.
+        existing = (
+            self._existing_access_entry(info.name)
+            if create_entry and node_role is not None
+            else None
+        )
         if existing is not None:
             # EKS allows one access entry per principal and cluster; another node group sharing
             # the role already created it.
