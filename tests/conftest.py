@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from .ec2_stub import StubbedEC2, stub_ec2
 
 _FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -43,3 +46,9 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError(f"test tried to call AWS: {operation_model}")
 
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", refuse)
+
+
+@pytest.fixture
+def ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubbedEC2]:
+    """A Stubber-backed EC2 client behind the reservation lookup, working in tmp_path."""
+    yield from stub_ec2(monkeypatch, tmp_path)

@@ -94,3 +94,24 @@ def stub_ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stubbe
     with stubbed.stubber:
         yield stubbed
         stubbed.stubber.assert_no_pending_responses()
+
+
+def expected_value(**overrides: Any) -> dict[str, Any]:
+    """The cache value :func:`reservation` must give, written out from the rules.
+
+    The count comes from the planned-quantity tag (the block is not active yet),
+    the start loses its milliseconds, and both dates are UTC with a Z.
+    """
+    value: dict[str, Any] = {
+        "capacityReservationId": RESERVATION_ID,
+        "instanceType": "p5.48xlarge",
+        "availabilityZone": "us-east-2a",
+        "availabilityZoneId": "use2-az1",
+        "instanceCount": 4,
+        "startDate": "2027-03-01T11:30:00Z",
+        "endDate": "2027-03-15T11:30:00Z",
+        "instancePlatform": "Linux/UNIX",
+        "ownerId": ACCOUNT,
+    }
+    value.update(overrides)
+    return value

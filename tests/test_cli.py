@@ -18,7 +18,7 @@ from capblock_constructs import _context_cache
 from capblock_constructs.cli import main
 from capblock_constructs.timeline import format_duration, timeline
 
-from .ec2_stub import StubbedEC2, stub_ec2
+from .ec2_stub import StubbedEC2, expected_value
 from .support import ACCOUNT, REGION, RESERVATION_ID, block
 
 BLOCK_ID = "cb-0123456789abcdef0"
@@ -37,27 +37,6 @@ def key_for(account: str = ACCOUNT, region: str = REGION) -> str:
 
 def utc(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@pytest.fixture
-def ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubbedEC2]:
-    yield from stub_ec2(monkeypatch, tmp_path)
-
-
-def expected_value(**overrides: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "capacityReservationId": RESERVATION_ID,
-        "instanceType": "p5.48xlarge",
-        "availabilityZone": "us-east-2a",
-        "availabilityZoneId": "use2-az1",
-        "instanceCount": 4,
-        "startDate": START_TEXT,
-        "endDate": utc(END),
-        "instancePlatform": "Linux/UNIX",
-        "ownerId": ACCOUNT,
-    }
-    value.update(overrides)
-    return value
 
 
 def context_file(tmp_path: Path) -> dict[str, Any]:

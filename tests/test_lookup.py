@@ -31,7 +31,7 @@ from botocore.exceptions import (
 from capblock_constructs import CapacityBlock, CapacityBlockError, _aws, _context_cache
 from capblock_constructs import _reservation_lookup as lookup_module
 
-from .ec2_stub import PLANNED_TAG, REQUEST, StubbedEC2, reservation, stub_ec2
+from .ec2_stub import PLANNED_TAG, REQUEST, StubbedEC2, expected_value, reservation
 from .support import ACCOUNT, END, REGION, RESERVATION_ID, START, make_app, make_stack
 
 # Saved before conftest's per-test guard replaces it, for the tests that drive botocore's
@@ -44,28 +44,6 @@ KEY = (
 )
 BLOCK_ID = "cb-0123456789abcdef0"
 END_TEXT = "2027-03-15T11:30:00Z"
-
-
-@pytest.fixture
-def ec2(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[StubbedEC2]:
-    yield from stub_ec2(monkeypatch, tmp_path)
-
-
-def expected_value(**overrides: Any) -> dict[str, Any]:
-    """The cache value the reservation above must give (written out from the rules)."""
-    value: dict[str, Any] = {
-        "capacityReservationId": RESERVATION_ID,
-        "instanceType": "p5.48xlarge",
-        "availabilityZone": "us-east-2a",
-        "availabilityZoneId": "use2-az1",
-        "instanceCount": 4,
-        "startDate": "2027-03-01T11:30:00Z",
-        "endDate": "2027-03-15T11:30:00Z",
-        "instancePlatform": "Linux/UNIX",
-        "ownerId": ACCOUNT,
-    }
-    value.update(overrides)
-    return value
 
 
 def add_reservation(ec2: StubbedEC2, **overrides: Any) -> None:
