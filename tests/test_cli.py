@@ -24,7 +24,6 @@ from .support import ACCOUNT, REGION, RESERVATION_ID, block
 BLOCK_ID = "cb-0123456789abcdef0"
 SHARING_ACCOUNT = "999988887777"
 # The reference block: 14 days ending 2027-03-15 at 11:30 UTC.
-START_TEXT = "2027-03-01T11:30:00Z"
 END = datetime(2027, 3, 15, 11, 30, tzinfo=timezone.utc)
 
 
