@@ -17,8 +17,12 @@ NODE_STAMP := node_modules/.installed
 
 .PHONY: synth test lint bench clean
 
+# A venv without pip (python3 -m venv fails half-way where Debian's python3-venv is
+# missing) is removed, so the next run starts clean instead of failing forever.
 $(PY_STAMP): pyproject.toml requirements-dev.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/pip || { rm -rf $(VENV); $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		echo "'$(PYTHON) -m venv' failed; on Debian/Ubuntu: sudo apt-get install python3-venv" >&2; \
+		exit 1; }; }
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		-c requirements-dev.txt -e '.[dev]'

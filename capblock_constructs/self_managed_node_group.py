@@ -251,6 +251,11 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         many teams install it with their other cluster add-ons.
     :param termination_handler_chart_version: The chart version to install.
         Defaults to ``NTH_CHART_VERSION``.
+    :param install_pod_identity_agent: With ``install_termination_handler``,
+        create the ``eks-pod-identity-agent`` add-on the handler's credentials
+        depend on. Defaults to creating it unless the cluster runs EKS Auto
+        Mode (which has the agent built in); pass ``False`` when the cluster
+        already has the add-on.
     :param capacity_reservation_resource_group_arn: Launch into this
         resource group (UltraServer blocks). Defaults to the reservation ID.
     :param auto_scaling_group_name: A fixed group name. Defaults to a
@@ -285,6 +290,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         termination_handler: NodeTerminationHandlerQueue | None = None,
         install_termination_handler: bool = False,
         termination_handler_chart_version: str = NTH_CHART_VERSION,
+        install_pod_identity_agent: bool = True,
         capacity_reservation_resource_group_arn: str | None = None,
         auto_scaling_group_name: str | None = None,
     ) -> None:
@@ -572,7 +578,9 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         if install_termination_handler:
             assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
             self.termination_handler.install_handler(
-                cluster, chart_version=termination_handler_chart_version
+                cluster,
+                chart_version=termination_handler_chart_version,
+                pod_identity_agent=install_pod_identity_agent,
             )
 
         # -- node identity in the cluster -----------------------------------------------------

@@ -115,6 +115,9 @@ class NodeTerminationHandlerQueue(Construct):
         super().__init__(scope, id)
         self._group_names: list[str] = []
         self.handler_role: iam.Role | None = None
+        """The role the handler's pods assume, once :meth:`install_handler` has run."""
+        self.pod_identity_agent: eks.CfnAddon | None = None
+        """The Pod Identity Agent add-on :meth:`install_handler` created, if it did."""
         """The handler pods' role once :meth:`install_handler` ran."""
 
         self.queue = sqs.Queue(
@@ -274,13 +277,17 @@ class NodeTerminationHandlerQueue(Construct):
         chart_version: str = NTH_CHART_VERSION,
         namespace: str = "kube-system",
         values: Mapping[str, Any] | None = None,
+        pod_identity_agent: bool = True,
     ) -> iam.Role:
         """Install the aws-node-termination-handler chart in queue mode, wired to this queue.
 
         The handler's pods get their AWS permissions through EKS Pod Identity:
         a role trusted by ``pods.eks.amazonaws.com`` holding :attr:`policy`,
-        associated with the chart's service account. The cluster needs the
-        EKS Pod Identity Agent add-on. The chart is installed through the
+        associated with the chart's service account. That needs the EKS Pod
+        Identity Agent: EKS Auto Mode clusters run it themselves; on other
+        clusters the ``eks-pod-identity-agent`` add-on is created here unless
+        ``pod_identity_agent=False`` (pass that when the cluster already has
+        the add-on, or EKS rejects the second one). The chart is installed through the
         cluster's kubectl provider (an ``aws_eks_v2.Cluster`` needs
         ``kubectl_provider_options``), which adds Lambda functions and assets
         to the app.
@@ -337,5 +344,21 @@ class NodeTerminationHandlerQueue(Construct):
         )
         # The pods must find their credentials on first start.
         chart.node.add_dependency(association)
+        if pod_identity_agent and not _runs_auto_mode(cluster):
+            agent = eks.CfnAddon(
+                self,
+                "PodIdentityAgent",
+                addon_name="eks-pod-identity-agent",
+                cluster_name=cluster.cluster_name,
+            )
+            chart.node.add_dependency(agent)
+            self.pod_identity_agent = agent
         self.handler_role = role
         return role
+
+
+def _runs_auto_mode(cluster: eks_v2.Cluster | eks.Cluster) -> bool:
+    """Whether the cluster uses EKS Auto Mode, which runs the Pod Identity Agent itself."""
+    resource = cluster.node.default_child
+    config = getattr(resource, "compute_config", None)
+    return getattr(config, "enabled", None) is True

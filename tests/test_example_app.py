@@ -1,7 +1,7 @@
 """The example app as users get it: every stack synthesized once, linted, nag-checked, snapshotted.
 
 To update the snapshots after an intended change:
-    .venv/bin/python -m pytest tests/test_example_app.py --snapshot-update
+    PATH=$PWD/.venv/bin:$PATH python -m pytest tests/test_example_app.py --snapshot-update
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +178,8 @@ def test_pinned_cdk_cli_synthesizes_the_app_offline(tmp_path: Path) -> None:
     assert cli.exists(), "the pinned CDK CLI is missing: run 'make test', which installs it"
     env = {
         **os.environ,
+        # The CLI is a Node.js script and runs 'python app.py': both from this venv.
+        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "CAPBLOCK_LOOKUPS": "off",
         "CDK_DISABLE_VERSION_CHECK": "true",
         "CDK_DISABLE_CLI_TELEMETRY": "true",

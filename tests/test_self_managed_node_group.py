@@ -717,6 +717,11 @@ def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}
     assert sorted(trust["Action"]) == ["sts:AssumeRole", "sts:TagSession"]
+    # The cluster has node-group capacity, not EKS Auto Mode: Pod Identity needs its agent,
+    # and the chart must wait for it.
+    (addon_id,) = [k for k, r in in_app["Resources"].items() if r["Type"] == "AWS::EKS::Addon"]
+    assert in_app["Resources"][addon_id]["Properties"]["AddonName"] == "eks-pod-identity-agent"
+    assert addon_id in chart.get("DependsOn", [])
 
 
 # -- node identity ---------------------------------------------------------------------------

@@ -167,3 +167,21 @@ def test_handler_is_installed_once_per_queue() -> None:
         queue.install_handler(cast(Any, None))
     assert "already installed from this queue" in str(failure.value)
     assert "install it once" in str(failure.value)
+
+
+def test_auto_mode_clusters_bring_their_own_pod_identity_agent() -> None:
+    from aws_cdk import aws_eks_v2 as eks_v2
+
+    from capblock_constructs.termination import _runs_auto_mode
+
+    stack = make_stack(name="AutoMode")
+    auto = eks_v2.Cluster(stack, "Auto", version=eks_v2.KubernetesVersion.V1_33)
+    nodes = eks_v2.Cluster(
+        stack,
+        "Nodes",
+        version=eks_v2.KubernetesVersion.V1_33,
+        default_capacity_type=eks_v2.DefaultCapacityType.NODEGROUP,
+        default_capacity=0,
+    )
+    assert _runs_auto_mode(auto)
+    assert not _runs_auto_mode(nodes)
