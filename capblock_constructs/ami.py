@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from aws_cdk import Token
+from aws_cdk import Annotations, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
@@ -138,6 +138,15 @@ def resolve_image_id(
         )
         return None
     if ami.image_id is not None:
+        if ami.architecture is None and info is not None:
+            # A pinned ID says nothing about its architecture, so a mismatch with the
+            # instance type would only show when the nodes fail to boot.
+            Annotations.of(scope).add_warning_v2(
+                "capblock-constructs:pinnedAmiArchitectureUnchecked",
+                f"image_id {ami.image_id!r} is pinned without its architecture, so synthesis "
+                f"cannot check that it fits {instance_type} ({info.architecture}); pass "
+                f"EksOptimizedAmi.pinned({ami.image_id!r}, architecture={info.architecture!r}).",
+            )
         return ami.image_id
 
     architecture = ami.architecture or (info.architecture if info else None)

@@ -648,6 +648,30 @@ MISTAKES: list[Mistake] = [
         extra=("us-east-2a",),
     ),
     Mistake(
+        id="self-managed-subnet-in-another-zone",
+        make=lambda world: self_managed(
+            (scope := stack()),
+            vpc_subnets=ec2.SubnetSelection(
+                subnets=[
+                    subnet(scope, IN_ZONE_SUBNET, "us-east-2a"),
+                    subnet(scope, OTHER_ZONE_SUBNET, "us-east-2b"),
+                ]
+            ),
+        ),
+        value=f"{OTHER_ZONE_SUBNET} is in us-east-2b",
+        fix="remove the subnet from vpc_subnets.subnets",
+        extra=("us-east-2a",),
+    ),
+    Mistake(
+        id="self-managed-pinned-ami-without-architecture",
+        make=lambda world: self_managed(
+            world.scope, ami=EksOptimizedAmi.pinned("ami-0123456789abcdef0")
+        ),
+        value="image_id 'ami-0123456789abcdef0' is pinned without its architecture",
+        fix="architecture='x86_64'",
+        outcome=Outcome.WARNS,
+    ),
+    Mistake(
         id="managed-vpc-without-subnet-in-block-zone",
         make=lambda world: managed(capacity_block=block(availability_zone="us-east-2c")),
         value="us-east-2c",
