@@ -12,12 +12,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CapacityBlockError
+
+ACCOUNT_ID_PATTERN = re.compile(r"^[0-9]{12}$")
+"""An AWS account ID, as cache keys carry it."""
+REGION_NAME_PATTERN = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]+$")
+"""An AWS Region name, as cache keys carry it."""
 
 if TYPE_CHECKING:
     from constructs import Construct

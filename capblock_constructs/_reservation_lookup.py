@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from ._aws import describe_error, ec2_client
 from ._context_cache import cached_lookup, context_key, note_aws_call, stack_environment
 from ._time import format_utc, parse_utc
-from .capacity_block import CapacityBlock
+from .capacity_block import RESERVATION_ID_PATTERN, CapacityBlock
 from .errors import CapacityBlockError
 
 if TYPE_CHECKING:
@@ -24,7 +23,6 @@ USABLE_STATES = ("payment-pending", "scheduled", "active")
 """Reservation states in which a block will (still) carry instances."""
 RESERVATION_KIND = "capacity-block"
 
-_RESERVATION_ID = re.compile(r"^cr-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _DEAD_STATES = {
     "payment-failed": "EC2 could not take the payment and released the block",
     "cancelled": "the reservation was cancelled",
@@ -55,7 +53,9 @@ def fill_command(capacity_reservation_id: str, region: str, account: str | None 
 
 def check_reservation_id(capacity_reservation_id: Any) -> str:
     """Return the ID if it has the form of a reservation ID, else raise before any AWS call."""
-    if isinstance(capacity_reservation_id, str) and _RESERVATION_ID.match(capacity_reservation_id):
+    if isinstance(capacity_reservation_id, str) and RESERVATION_ID_PATTERN.match(
+        capacity_reservation_id
+    ):
         return capacity_reservation_id
     raise CapacityBlockError(
         f"{capacity_reservation_id!r} is not a Capacity Block reservation ID; use the 'cr-' ID "

@@ -49,7 +49,7 @@ MAX_HEARTBEAT = timedelta(seconds=7200)
 # for instance blocks (40 - 30), applied to UltraServer blocks too (70 - 60).
 _DEFAULT_DRAIN_MARGIN = timedelta(minutes=10)
 
-_RESERVATION_ID = re.compile(r"^cr-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+RESERVATION_ID_PATTERN = re.compile(r"^cr-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
 _AVAILABILITY_ZONE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-az[0-9]+$")
@@ -126,7 +126,7 @@ class CapacityBlock:
 
     def __post_init__(self) -> None:
         problems = Problems(f"Capacity Block {self.capacity_reservation_id!r}")
-        if not isinstance(self.capacity_reservation_id, str) or not _RESERVATION_ID.match(
+        if not isinstance(self.capacity_reservation_id, str) or not RESERVATION_ID_PATTERN.match(
             self.capacity_reservation_id
         ):
             problems.add(

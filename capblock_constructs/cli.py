@@ -23,8 +23,10 @@ from typing import Any, TextIO
 
 from . import _reservation_lookup
 from ._context_cache import (
+    ACCOUNT_ID_PATTERN,
     CONTEXT_FILE_NAME,
     KEY_PREFIX,
+    REGION_NAME_PATTERN,
     context_file,
     read_context_file,
     write_context_value,
@@ -47,8 +49,6 @@ __all__ = ["build_parser", "main"]
 EXIT_ERROR = 2
 """Exit code for every error the command reports (as argparse uses for usage errors)."""
 
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
-_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]+$")
 
 _LOOKUP_DESCRIPTION = """\
 Look a Capacity Block reservation up in EC2, write its cache entry into
@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _resolve_region(region: str | None, profile: str | None) -> str:
     resolved = _configured_region(region, profile)
-    if not _REGION.match(resolved):
+    if not REGION_NAME_PATTERN.match(resolved):
         raise CapacityBlockError(
             f"{resolved!r} is not an AWS region name; pass one like --region us-east-2."
         )
@@ -292,7 +292,7 @@ def _configured_region(region: str | None, profile: str | None) -> str:
 
 
 def _check_account(account: str | None) -> str | None:
-    if account is None or _ACCOUNT.match(account):
+    if account is None or ACCOUNT_ID_PATTERN.match(account):
         return account
     raise CapacityBlockError(
         f"--account {account!r} is not an AWS account ID; pass the 12 digits of the stack's "

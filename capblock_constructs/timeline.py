@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-import re
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,8 +13,15 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ._context_cache import CONTEXT_FILE_NAME, KEY_PREFIX, read_context_file
+from ._context_cache import (
+    ACCOUNT_ID_PATTERN,
+    CONTEXT_FILE_NAME,
+    KEY_PREFIX,
+    REGION_NAME_PATTERN,
+    read_context_file,
+)
 from ._problems import Problems
+from ._reservation_lookup import RESERVATION_KIND
 from ._time import NOW_CONTEXT_KEY, format_utc, parse_utc
 from .capacity_block import (
     EKS_MANAGED_SCALE_DOWN_LEAD,
@@ -150,9 +156,6 @@ WORK_SHARE_DEFINITION = (
 )
 """How :attr:`NodeGroupPlan.work_share` is defined; every printed plan states it."""
 
-_RESERVATION_KIND = "capacity-block"
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
-_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-[0-9]+$")
 _TICK = timedelta(microseconds=1)
 _MANAGED_DRAIN_LEAD = (
     "a drain lead of {lead} was given for a managed node group, but EKS scales managed node "
@@ -418,8 +421,8 @@ def plan(
     # No subject (an empty one adds no lead): each message names its file or reservation.
     problems = Problems("")
     for name, value, pattern, example in (
-        ("region", region, _REGION, "us-east-2"),
-        ("account", account, _ACCOUNT, "123456789012"),
+        ("region", region, REGION_NAME_PATTERN, "us-east-2"),
+        ("account", account, ACCOUNT_ID_PATTERN, "123456789012"),
     ):
         if value is not None and not pattern.match(value):
             problems.add(f"{name} {value!r} is not an AWS {name}; use one like {example!r}.")
@@ -512,7 +515,7 @@ class _Entry:
 
 
 def _cached_blocks(data: dict[str, Any]) -> list[_Entry]:
-    prefix = f"{KEY_PREFIX}:{_RESERVATION_KIND}:"
+    prefix = f"{KEY_PREFIX}:{RESERVATION_KIND}:"
     entries = []
     for key, value in sorted(data.items()):
         if not key.startswith(prefix):
