@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._node_labels import BLOCK_END_LABEL, RESERVATION_LABEL
     from .ami import AmiResolution, EksOptimizedAmi
     from .capacity_block import (
+        DEFAULT_SCHEDULE_SAFETY_MARGIN,
         EC2_RECLAIM_LEAD,
         EC2_RECLAIM_LEAD_ULTRASERVER,
         EKS_MANAGED_SCALE_DOWN_LEAD,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     )
     from .managed_node_group import CapacityBlockManagedNodeGroup
     from .self_managed_node_group import (
-        DEFAULT_SCHEDULE_SAFETY_MARGIN,
         CapacityBlockSelfManagedNodeGroup,
         SchedulePlan,
         plan_schedule,
@@ -73,7 +73,7 @@ _EXPORTS = {
     "CapacityBlockLaunchTemplate": ".launch_template",
     "CapacityBlockManagedNodeGroup": ".managed_node_group",
     "CapacityBlockSelfManagedNodeGroup": ".self_managed_node_group",
-    "DEFAULT_SCHEDULE_SAFETY_MARGIN": ".self_managed_node_group",
+    "DEFAULT_SCHEDULE_SAFETY_MARGIN": ".capacity_block",
     "EC2_RECLAIM_LEAD": ".capacity_block",
     "EC2_RECLAIM_LEAD_ULTRASERVER": ".capacity_block",
     "EKS_MANAGED_SCALE_DOWN_LEAD": ".capacity_block",

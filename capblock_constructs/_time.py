@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .errors import CapacityBlockError
@@ -48,6 +48,22 @@ def now(scope: Construct) -> datetime:
             "timestamp string such as '2027-03-01T11:30:00Z'."
         )
     return parse_utc(pinned, what=f"context {NOW_CONTEXT_KEY!r}")
+
+
+def as_timedelta(value: object) -> timedelta | None:
+    """A CDK ``Duration`` or a ``timedelta`` as a timedelta; ``None`` for anything else.
+
+    Constructs take either, the way the CDK's own take ``Duration``; the
+    caller reports anything else with a message of its own.
+    """
+    if isinstance(value, timedelta):
+        return value
+    # Imported here: the value object and the CLI must not start jsii.
+    from aws_cdk import Duration
+
+    if isinstance(value, Duration):
+        return timedelta(seconds=value.to_seconds())
+    return None
 
 
 def format_utc(moment: datetime) -> str:

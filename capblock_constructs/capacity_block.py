@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from constructs import Construct
 
 __all__ = [
+    "DEFAULT_SCHEDULE_SAFETY_MARGIN",
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
@@ -39,6 +40,9 @@ EKS_MANAGED_SCALE_DOWN_LEAD = timedelta(minutes=40)
 SCHEDULED_ACTION_MAX_DELAY = timedelta(minutes=2)
 """How late EC2 Auto Scaling may run a scheduled action ("may be delayed for up to two minutes
 from the scheduled start time", Amazon EC2 Auto Scaling user guide, scheduled scaling)."""
+
+DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
+"""Scheduled times closer to now than this are left out: they could be past by deploy time."""
 
 MIN_HEARTBEAT = timedelta(seconds=30)
 """The shortest heartbeat an Auto Scaling lifecycle hook accepts."""

@@ -79,7 +79,7 @@ from . import _time
 from ._node_labels import merge_labels, validate_labels_and_taints
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
-from .capacity_block import CapacityBlock, require_capacity_block
+from .capacity_block import DEFAULT_SCHEDULE_SAFETY_MARGIN, CapacityBlock, require_capacity_block
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
 from .instance_types import InstanceTypeInfo, instance_type_info
@@ -130,7 +130,6 @@ _AMI_TYPES = frozenset(
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
 _SCHEDULER_RETRY_ATTEMPTS = 10
 _SCHEDULER_MAX_EVENT_AGE_SECONDS = 3600
-_DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
 
 
 class _HasClusterName(Protocol):
@@ -639,17 +638,15 @@ class CapacityBlockManagedNodeGroup(Construct):
 def _margin(value: Duration | timedelta | None, problems: Problems) -> timedelta:
     """The schedule safety margin as a timedelta; 15 minutes when not given."""
     if value is None:
-        return _DEFAULT_SCHEDULE_SAFETY_MARGIN
-    if isinstance(value, Duration):
-        # Duration refuses negative amounts, so the margin is zero or more.
-        return timedelta(seconds=value.to_seconds())
-    if isinstance(value, timedelta) and value >= timedelta(0):
-        return value
+        return DEFAULT_SCHEDULE_SAFETY_MARGIN
+    margin = _time.as_timedelta(value)
+    if margin is not None and margin >= timedelta(0):
+        return margin
     problems.add(
         f"schedule_safety_margin {value!r} is not a duration of zero or more; pass "
         "Duration.minutes(15) or timedelta(minutes=15)."
     )
-    return _DEFAULT_SCHEDULE_SAFETY_MARGIN
+    return DEFAULT_SCHEDULE_SAFETY_MARGIN
 
 
 def _cluster_security_group_id(cluster: _HasClusterName) -> str | None:

@@ -29,9 +29,10 @@ from ._node_labels import merge_labels, validate_labels_and_taints
 from ._node_user_data import al2023_user_data, bottlerocket_user_data
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
-from ._time import format_utc, now
+from ._time import as_timedelta, format_utc, now
 from .ami import EksOptimizedAmi, resolve_image_id
 from .capacity_block import (
+    DEFAULT_SCHEDULE_SAFETY_MARGIN,
     MAX_HEARTBEAT,
     MIN_HEARTBEAT,
     SCHEDULED_ACTION_MAX_DELAY,
@@ -50,15 +51,11 @@ from .taints import NodeTaint, accelerator_taints
 from .termination import NTH_CHART_VERSION, NTH_MANAGED_TAG, NodeTerminationHandlerQueue
 
 __all__ = [
-    "DEFAULT_SCHEDULE_SAFETY_MARGIN",
     "SCHEDULED_ACTION_MAX_DELAY",
     "CapacityBlockSelfManagedNodeGroup",
     "SchedulePlan",
     "plan_schedule",
 ]
-
-DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
-"""Scheduled actions closer to now than this are left out: they could be past by deploy time."""
 
 
 _NODE_POLICIES = (
@@ -76,10 +73,9 @@ def _as_timedelta(
     problems: Problems,
     fallback: timedelta = timedelta(0),
 ) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if isinstance(value, Duration):
-        return timedelta(seconds=value.to_seconds())
+    converted = as_timedelta(value)
+    if converted is not None:
+        return converted
     problems.add(f"{name} {value!r} is not a duration; pass Duration.minutes(...) or a timedelta.")
     # The fallback keeps checks that depend on this value from adding confusing problems.
     return fallback

@@ -56,3 +56,13 @@ def test_format_refuses_naive_datetimes() -> None:
     # A naive value would be read as host-local time and silently shifted.
     with pytest.raises(CapacityBlockError, match="naive datetime"):
         format_utc(datetime(2027, 3, 1, 11, 30))
+
+
+def test_durations_convert_from_either_type() -> None:
+    from aws_cdk import Duration
+
+    from capblock_constructs._time import as_timedelta
+
+    assert as_timedelta(Duration.minutes(40)) == timedelta(minutes=40)
+    assert as_timedelta(timedelta(minutes=40)) == timedelta(minutes=40)
+    assert as_timedelta(40) is None
