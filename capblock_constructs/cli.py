@@ -129,27 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CAPACITY_RESERVATION_ID",
         help="the block's reservation ID, for example cr-0123456789abcdef0",
     )
-    lookup.add_argument(
-        "--region",
-        help="the block's region; defaults to AWS_REGION, AWS_DEFAULT_REGION, then the "
-        "profile's region",
-    )
-    lookup.add_argument("--profile", help="the AWS profile to use; defaults to boto3's default")
-    lookup.add_argument(
-        "--account",
-        help="the account of the stack that uses the block, used in the cache key; defaults "
+    _add_lookup_options(
+        lookup,
+        what="block",
+        account="the account of the stack that uses the block, used in the cache key; defaults "
         "to the reservation's owner. Pass it when the block is shared from another account",
-    )
-    lookup.add_argument(
-        "--refresh",
-        action="store_true",
-        help="call EC2 even if the cache has the entry, and replace it (after an extension)",
-    )
-    lookup.add_argument(
-        "--json",
-        action="store_true",
-        dest="as_json",
-        help="print the cache value as JSON instead of the facts and timeline",
+        refresh="call EC2 even if the cache has the entry, and replace it (after an extension)",
+        json="print the cache value as JSON instead of the facts and timeline",
     )
     lookup.set_defaults(handler=_lookup)
 
@@ -160,27 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cluster.add_argument("cluster_name", metavar="CLUSTER_NAME", help="the EKS cluster's name")
-    cluster.add_argument(
-        "--region",
-        help="the cluster's region; defaults to AWS_REGION, AWS_DEFAULT_REGION, then the "
-        "profile's region",
-    )
-    cluster.add_argument("--profile", help="the AWS profile to use; defaults to boto3's default")
-    cluster.add_argument(
-        "--account",
-        help="the cluster's account, used in the cache key; defaults to the account of the "
+    _add_lookup_options(
+        cluster,
+        what="cluster",
+        account="the cluster's account, used in the cache key; defaults to the account of the "
         "credentials (sts:GetCallerIdentity)",
-    )
-    cluster.add_argument(
-        "--refresh",
-        action="store_true",
-        help="call EKS even if the cache has the entry, and replace it (after an upgrade)",
-    )
-    cluster.add_argument(
-        "--json",
-        action="store_true",
-        dest="as_json",
-        help="print the cache value as JSON instead of a summary",
+        refresh="call EKS even if the cache has the entry, and replace it (after an upgrade)",
+        json="print the cache value as JSON instead of a summary",
     )
     cluster.set_defaults(handler=_lookup_cluster)
 
@@ -234,6 +206,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     planner.set_defaults(handler=_plan)
     return parser
+
+
+def _add_lookup_options(
+    parser: argparse.ArgumentParser, *, what: str, account: str, refresh: str, json: str
+) -> None:
+    """The options every lookup command shares; the help texts name what differs."""
+    parser.add_argument(
+        "--region",
+        help=f"the {what}'s region; defaults to AWS_REGION, AWS_DEFAULT_REGION, then the "
+        "profile's region",
+    )
+    parser.add_argument("--profile", help="the AWS profile to use; defaults to boto3's default")
+    parser.add_argument("--account", help=account)
+    parser.add_argument("--refresh", action="store_true", help=refresh)
+    parser.add_argument("--json", action="store_true", dest="as_json", help=json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
