@@ -904,9 +904,9 @@ def test_fails_for_a_script_on_bottlerocket() -> None:
     assert "Bottlerocket runs no user data scripts" in message
 
 
-def test_fails_for_a_v1_cluster_without_version_and_service_cidr() -> None:
-    stack = make_stack(make_app())
-    cluster = eks.Cluster(
+def v1_cluster(stack: Stack) -> eks.Cluster:
+    """An aws_eks (v1) cluster of the app; it exposes neither version nor service CIDR."""
+    return eks.Cluster(
         stack,
         "V1",
         version=eks.KubernetesVersion.V1_33,
@@ -917,6 +917,11 @@ def test_fails_for_a_v1_cluster_without_version_and_service_cidr() -> None:
             stack, "Kubectl", "arn:aws:lambda:us-east-2:123456789012:layer:kubectl:1"
         ),
     )
+
+
+def test_fails_for_a_v1_cluster_without_version_and_service_cidr() -> None:
+    stack = make_stack(make_app())
+    cluster = v1_cluster(stack)
     with pytest.raises(CapacityBlockError) as failure:
         node_group(stack, cluster=cluster, kubernetes_version=None, service_ipv4_cidr=None)
     message = str(failure.value)
@@ -956,17 +961,7 @@ def test_fails_to_install_the_handler_without_a_kubectl_provider() -> None:
 
 def test_config_map_v1_cluster_maps_the_node_role_in_aws_auth() -> None:
     stack = make_stack(make_app(), "AwsAuth")
-    cluster = eks.Cluster(
-        stack,
-        "V1",
-        version=eks.KubernetesVersion.V1_33,
-        vpc=imported_vpc(stack, id="V1Vpc"),
-        vpc_subnets=[ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)],
-        default_capacity=0,
-        kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
-            stack, "Kubectl", "arn:aws:lambda:us-east-2:123456789012:layer:kubectl:1"
-        ),
-    )
+    cluster = v1_cluster(stack)
     group = node_group(stack, cluster=cluster, access_entry=None)
     assert group.access_entry is None
     template = synthesized(stack)
