@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -40,3 +41,32 @@ def test_readme_python_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     exec(compile("\n".join(blocks), str(README), "exec"), namespace)
     assert type(namespace["nodes"]).__name__ == "CapacityBlockSelfManagedNodeGroup"
     assert type(namespace["template"]).__name__ == "CapacityBlockLaunchTemplate"
+
+
+def _subcommand_options() -> dict[str, set[str]]:
+    from capblock_constructs.cli import build_parser
+
+    parser = build_parser()
+    (subparsers,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {
+        name: {option for action in sub._actions for option in action.option_strings}
+        for name, sub in subparsers.choices.items()
+    }
+
+
+def test_readme_capblock_usage_matches_the_cli() -> None:
+    # The usage lines in the README are written by hand; an option renamed or dropped in
+    # the CLI must not survive there.
+    usages = [
+        (command, usage)
+        for command, usage in re.findall(
+            r"^capblock (\S+)(.*(?:\n {10,}.*)*)", README.read_text(), re.MULTILINE
+        )
+        if "[--" in usage  # a usage line, not an example command
+    ]
+    assert {command for command, _ in usages} == {"lookup", "lookup-cluster", "plan"}
+    options = _subcommand_options()
+    for command, usage in usages:
+        written = set(re.findall(r"--[a-z][a-z-]*", usage))
+        offered = options[command] - {"-h", "--help"}
+        assert written == offered, (command, written ^ offered)
