@@ -3,8 +3,8 @@
 Measures, in one run on one machine:
 
 1. synth time of stacks built with the constructs against a baseline stack that
-   declares the very same template directly as L1 ``CfnResource`` objects (the
-   templates are checked to be equal), and the ratio between the two;
+   declares the very same template by hand, each resource as its typed ``Cfn*``
+   class (the templates are checked to be equal), and the ratio between the two;
 2. synth time of one app holding 1, 10 and 50 node groups of each kind;
 3. AWS API calls per synth with a cold and a warm lookup cache (EC2 is
    answered by botocore's Stubber: nothing leaves the machine);
@@ -12,15 +12,18 @@ Measures, in one run on one machine:
 
 The results and a description of the machine go to ``docs/performance.md``
 (``--output`` to change). Synth times are the median of ``--repeat`` runs
-after one warm-up, taken in this one process so that jsii's start-up cost is
-paid once, as in a real ``cdk synth``. The CDK's built-in template
-validation is off for every measurement; it adds the same fixed cost to both
-sides of a comparison.
+after one warm-up. In-process times are taken in this one process, with the
+CDK's built-in template validation off (it adds the same fixed cost to both
+sides), so that jsii's start-up cost is paid once. The end-to-end comparison
+in 1. starts a fresh process per run, with validation on, as ``cdk synth``
+runs an app.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections.abc
+import compileall
 import contextlib
 import importlib
 import json
@@ -31,7 +34,9 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -173,7 +178,13 @@ def construct_template(add: Callable[[Stack, int], None]) -> dict[str, Any]:
 
 
 def baseline_app(template: dict[str, Any], app: App | None = None) -> App:
-    """The same template, declared resource by resource as L1 constructs."""
+    """The same template, hand-written: each resource as its typed ``Cfn*`` class.
+
+    The properties are given as a person writing the stack would give them: keyword
+    arguments of the resource class, nested ``...Property`` structs built from their
+    own classes (so jsii converts and type-checks them), and intrinsic functions as
+    tokens.
+    """
     app = app or _app()
     stack = _stack(app, "Bench")
     for name, spec in template.get("Parameters", {}).items():
@@ -186,7 +197,8 @@ def baseline_app(template: dict[str, Any], app: App | None = None) -> App:
         )
         parameter.override_logical_id(name)
     for name, spec in template["Resources"].items():
-        resource = CfnResource(stack, name, type=spec["Type"], properties=spec.get("Properties"))
+        typed = typed_class(spec["Type"])
+        resource = typed(stack, name, **_keyword_arguments(typed, spec.get("Properties", {})))
         resource.override_logical_id(name)
         for key in (
             "DependsOn",
@@ -206,10 +218,88 @@ def baseline_app(template: dict[str, Any], app: App | None = None) -> App:
     return app
 
 
+def typed_class(resource_type: str) -> type[CfnResource]:
+    """The ``Cfn*`` class of ``AWS::Service::Name``: ``aws_cdk.aws_service.CfnName``."""
+    _, service, name = resource_type.split("::")
+    module = importlib.import_module(f"aws_cdk.aws_{service.lower()}")
+    typed: type[CfnResource] = getattr(module, f"Cfn{name}")
+    if resource_type != typed.CFN_RESOURCE_TYPE_NAME:
+        raise SystemExit(f"{typed.__qualname__} is not {resource_type}")
+    return typed
+
+
+@cache
+def _parameters(owner: type) -> dict[str, tuple[str, Any]]:
+    """CloudFormation-style key (case and '_' ignored) -> (keyword, type hint) of a constructor."""
+    hints = typing.get_type_hints(owner.__init__)
+    positional = {"return"} if _is_struct(owner) else {"scope", "id", "return"}
+    return {
+        keyword.replace("_", "").lower(): (keyword, hint)
+        for keyword, hint in hints.items()
+        if keyword not in positional
+    }
+
+
+def _keyword_arguments(owner: type, properties: dict[str, Any]) -> dict[str, Any]:
+    parameters = _parameters(owner)
+    arguments = {}
+    for key, value in properties.items():
+        keyword, hint = parameters[key.replace("_", "").lower()]
+        arguments[keyword] = _typed_value(hint, value)
+    return arguments
+
+
+def _typed_value(hint: Any, value: Any) -> Any:
+    options = _flatten(hint)
+    if isinstance(value, dict) and len(value) == 1:
+        (key,) = value
+        if key == "Ref" or key.startswith("Fn::"):
+            return _token(options, value)
+    if isinstance(value, dict):
+        structs = [option for option in options if _is_struct(option)]
+        if structs:
+            return structs[0](**_keyword_arguments(structs[0], value))
+        return value  # JSON-typed property (a policy document, an event pattern)
+    if isinstance(value, list):
+        items = [
+            typing.get_args(option)[0]
+            for option in options
+            if typing.get_origin(option) in {list, collections.abc.Sequence}
+        ]
+        return [_typed_value(items[0] if items else Any, item) for item in value]
+    return value
+
+
+def _token(options: list[Any], intrinsic: dict[str, Any]) -> Any:
+    if any(option is str for option in options):
+        return Token.as_string(intrinsic)
+    if any(option in {int, float} for option in options):
+        return Token.as_number(intrinsic)
+    if any(typing.get_origin(option) in {list, collections.abc.Sequence} for option in options):
+        return Token.as_list(intrinsic)
+    return Token.as_any(intrinsic)
+
+
+def _flatten(hint: Any) -> list[Any]:
+    if typing.get_origin(hint) is typing.Union:
+        return [leaf for arg in typing.get_args(hint) for leaf in _flatten(arg)]
+    return [hint]
+
+
+def _is_struct(option: Any) -> bool:
+    # jsii marks its struct classes (CfnTag, the ...Property types) with this attribute.
+    return isinstance(option, type) and hasattr(option, "__jsii_struct_bases__")
+
+
 def _normalized(template: dict[str, Any]) -> str:
     body = json.loads(json.dumps(template))
     for resource in body.get("Resources", {}).values():
         resource.pop("Metadata", None)
+        tags = resource.get("Properties", {}).get("Tags")
+        if isinstance(tags, list):
+            # The CDK sorts tags by key, and a key that was a token when sorted (the
+            # cluster-name tag) can land elsewhere; CloudFormation ignores the order.
+            tags.sort(key=lambda tag: json.dumps(tag, sort_keys=True))
     return json.dumps(body, sort_keys=True)
 
 
@@ -239,33 +329,64 @@ def synth_baseline(template: dict[str, Any]) -> Callable[[], object]:
     return lambda: baseline_app(template).synth()
 
 
-def end_to_end_seconds(kind: str, template_file: Path, repeat: int) -> tuple[float, float]:
-    """Median wall times (constructs, baseline) of fresh processes that each synthesize one stack.
+@dataclass(frozen=True)
+class EndToEnd:
+    """Fresh-process synth times of one stack, constructs against the L1 baseline."""
+
+    constructs: float
+    baseline: float
+    ratios: tuple[float, ...]  # constructs / baseline, one per back-to-back pair
+
+    @property
+    def overhead(self) -> float:
+        return statistics.median(self.ratios) - 1
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        """First and third quartile of the pairs' overhead."""
+        if len(self.ratios) < 2:
+            return self.overhead, self.overhead
+        first, _, third = statistics.quantiles(self.ratios, n=4)
+        return first - 1, third - 1
+
+
+def end_to_end(kind: str, template_file: Path, repeat: int) -> EndToEnd:
+    """Wall times of fresh processes that each synthesize one stack, in back-to-back pairs.
 
     This is what 'cdk synth' pays per app: interpreter and jsii start-up,
     importing the library (only the constructs' side does), building the
     stack and synthesizing it with the CDK's built-in template validation on.
-    The two sides alternate so that drifting machine load hits both alike.
+    Each pair runs the two sides back to back, alternating which goes first,
+    so that drifting machine load hits both alike; the overhead is the median
+    of the pairs' ratios.
     """
+    # An installed package comes with its bytecode; a source checkout only gets it on first
+    # import, and never where PYTHONDONTWRITEBYTECODE is set (as on the machines this
+    # project is tested on). Without it each constructs-side process would compile the
+    # package from source, a cost no user pays twice.
+    compileall.compile_dir(ROOT / "capblock_constructs", quiet=1)
     commands = {
         side: [sys.executable, __file__, "--child", kind, side, str(template_file)]
         for side in ("constructs", "baseline")
     }
-    samples: dict[str, list[float]] = {side: [] for side in commands}
-    for command in commands.values():
-        subprocess.run(command, check=True, capture_output=True)  # warm-up (disk caches)
-    for _ in range(repeat):
-        for side, command in commands.items():
-            started = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True)
-            samples[side].append(time.perf_counter() - started)
-    return statistics.median(samples["constructs"]), statistics.median(samples["baseline"])
 
+    def seconds(side: str) -> float:
+        started = time.perf_counter()
+        subprocess.run(commands[side], check=True, capture_output=True)
+        return time.perf_counter() - started
 
-def _service_modules(template: dict[str, Any]) -> set[str]:
-    """``aws_cdk.aws_<service>`` for each ``AWS::<Service>::...`` type in the template."""
-    services = {spec["Type"].split("::")[1].lower() for spec in template["Resources"].values()}
-    return {f"aws_cdk.aws_{service}" for service in services}
+    for side in commands:
+        seconds(side)  # warm-up (disk caches)
+    pairs = []
+    for index in range(repeat):
+        order = ("constructs", "baseline") if index % 2 == 0 else ("baseline", "constructs")
+        timed = {side: seconds(side) for side in order}
+        pairs.append((timed["constructs"], timed["baseline"]))
+    return EndToEnd(
+        constructs=statistics.median(ours for ours, _ in pairs),
+        baseline=statistics.median(theirs for _, theirs in pairs),
+        ratios=tuple(ours / theirs for ours, theirs in pairs),
+    )
 
 
 def child(kind: str, side: str, template_file: Path) -> int:
@@ -278,14 +399,33 @@ def child(kind: str, side: str, template_file: Path) -> int:
         if side == "constructs":
             KINDS[kind](_stack(app, "Bench"), 0)
         else:
-            template = json.loads(template_file.read_text())
-            # A hand-written stack declares typed Cfn* classes, so it imports the module of
-            # every service in the template; the generic CfnResource alone would not.
-            for module in sorted(_service_modules(template)):
-                importlib.import_module(module)
-            app = baseline_app(template, app)
+            app = baseline_app(json.loads(template_file.read_text()), app)
         app.synth()
     return 0
+
+
+def many_child(kind: str, count: int) -> int:
+    """Build and synthesize ``count`` node groups once; print the seconds that took."""
+    started = time.perf_counter()
+    synth_many(KINDS[kind], count)()
+    print(json.dumps({"seconds": time.perf_counter() - started}))
+    return 0
+
+
+def many_in_fresh_processes(kind: str, count: int, repeat: int) -> tuple[float, float]:
+    """Median (build and synth, whole process) seconds of fresh processes, as 'cdk synth' runs.
+
+    A fresh process per run: in one long-lived process every app built before
+    leaves its objects in the jsii kernel, and later runs slow down with them.
+    """
+    command = [sys.executable, __file__, "--many", kind, str(count)]
+    inner, outer = [], []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        outer.append(time.perf_counter() - started)
+        inner.append(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
+    return statistics.median(inner), statistics.median(outer)
 
 
 def synth_many(add: Callable[[Stack, int], None], count: int) -> Callable[[], object]:
@@ -431,9 +571,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--child", nargs=3, metavar=("KIND", "SIDE", "TEMPLATE"), help=argparse.SUPPRESS
     )
+    parser.add_argument("--many", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(args.child[0], args.child[1], Path(args.child[2]))
+    if args.many:
+        return many_child(args.many[0], int(args.many[1]))
     counts = [int(part) for part in args.counts.split(",")]
     started = datetime.now(timezone.utc)
 
@@ -446,19 +589,24 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *machine(),
         f"- Run at {started.strftime('%Y-%m-%dT%H:%M:%SZ')}, median of {args.repeat} runs "
-        "after one warm-up (one run for 50 node groups).",
+        "after one warm-up.",
         "",
         "## 1. Constructs against the same template written as L1 resources",
         "",
+        "The baseline declares the same template as a hand-written stack would: each resource as",
+        "its typed `Cfn*` class, nested properties as their `...Property` structs, intrinsic",
+        "functions as tokens (the two templates are checked to be equal, up to tag order).",
         "In-process: building the stack and synthesizing it, without validation. End to end: a",
-        "fresh Python process that imports the CDK (and, for the baseline, the CDK module of",
-        "each service in the template, as typed `Cfn*` classes would; for the constructs,",
-        "capblock_constructs), builds and synthesizes the stack with the CDK's built-in",
-        "validation on, as `cdk synth` runs an app; the two sides alternate.",
+        "fresh Python process that imports the CDK (and, for the constructs, capblock_constructs",
+        "from its compiled bytecode, as an installed package has it), builds the stack and",
+        "synthesizes it with the CDK's built-in validation on, as `cdk synth` runs an app. The",
+        "two sides run back to back in pairs, alternating which goes first; the overhead is the",
+        "median of the pairs' ratios, and the last column shows how far the pairs scatter (on a",
+        "shared machine single runs swing by several percent either way).",
         "",
         "| stack | resources | in-process: constructs / L1 (s) | ratio "
-        "| end to end: constructs / L1 (s) | overhead |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| end to end: constructs / L1 (s) | overhead | overhead, middle half of pairs |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for kind, add in KINDS.items():
         template = construct_template(add)
@@ -471,31 +619,36 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(template, handle)
         template_file = Path(handle.name)
         try:
-            ours_e2e, theirs_e2e = end_to_end_seconds(kind, template_file, args.repeat)
+            fresh = end_to_end(kind, template_file, args.repeat)
         finally:
             template_file.unlink()
+        low, high = fresh.spread
         lines.append(
             f"| {kind} | {len(template['Resources'])} | {ours:.3f} / {theirs:.3f} "
-            f"| {ours / theirs:.2f} | {ours_e2e:.2f} / {theirs_e2e:.2f} "
-            f"| {100 * (ours_e2e / theirs_e2e - 1):+.1f}% |"
+            f"| {ours / theirs:.2f} | {fresh.constructs:.2f} / {fresh.baseline:.2f} "
+            f"| {100 * fresh.overhead:+.1f}% | {100 * low:+.1f}% .. {100 * high:+.1f}% |"
         )
         print(lines[-1], flush=True)
 
+    many_repeat = min(args.repeat, 3)
     lines += [
         "",
         "## 2. Many node groups in one app (ten per stack)",
         "",
-        "In-process build and synth of the whole app, validation off; each group on the same",
-        "imported cluster and VPC, with EFA.",
+        f"Each run a fresh process, median of {many_repeat}; validation off; each group on the",
+        "same imported cluster and VPC, with EFA. Build and synth: the app's construction and",
+        "synthesis inside the process; whole process: that plus Python and jsii start-up.",
         "",
-        "| node groups | managed (s) | self-managed (s) |",
+        "| node groups | managed: build and synth / whole process (s) "
+        "| self-managed: build and synth / whole process (s) |",
         "| ---: | ---: | ---: |",
     ]
     for count in counts:
-        repeat = max(1, args.repeat if count < 50 else 1)
-        managed = median_seconds(synth_many(add_managed, count), repeat)
-        self_managed = median_seconds(synth_many(add_self_managed, count), repeat)
-        lines.append(f"| {count} | {managed:.2f} | {self_managed:.2f} |")
+        cells = []
+        for kind in ("managed node group", "self-managed node group"):
+            inner, outer = many_in_fresh_processes(kind, count, many_repeat)
+            cells.append(f"{inner:.2f} / {outer:.2f}")
+        lines.append(f"| {count} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
 
     cold, warm = api_calls_per_synth()
