@@ -66,9 +66,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-from aws_cdk import Acknowledgment, Annotations, Duration, Stack, Validations
+from aws_cdk import Annotations, Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_v1
 from aws_cdk import aws_iam as iam
@@ -77,6 +77,7 @@ from constructs import Construct
 
 from . import _time
 from ._node_labels import merge_labels, validate_labels_and_taints
+from ._node_role import default_node_role
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
 from .capacity_block import DEFAULT_SCHEDULE_SAFETY_MARGIN, CapacityBlock, require_capacity_block
@@ -93,12 +94,6 @@ from .taints import NodeTaint, accelerator_taints
 
 __all__ = ["CapacityBlockManagedNodeGroup"]
 
-NODE_ROLE_MANAGED_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEKS_CNI_Policy",
-    "AmazonEC2ContainerRegistryReadOnly",
-)
-"""The AWS managed policies EKS documents for the node IAM role."""
 
 _AMI_TYPES = frozenset(
     {
@@ -172,8 +167,8 @@ class CapacityBlockManagedNodeGroup(Construct):
     :param nodegroup_name: The node group's name. Defaults to one
         CloudFormation generates.
     :param node_role: The node IAM role. Defaults to a new role with
-        AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy and
-        AmazonEC2ContainerRegistryReadOnly.
+        AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy,
+        AmazonEC2ContainerRegistryPullOnly and AmazonSSMManagedInstanceCore.
     :param ami_type: The EKS AMI type. Defaults to the AL2023 accelerated
         type for the block's instance type (NVIDIA x86, NVIDIA ARM for
         Grace-based types, Neuron for Trainium); required for instance types
@@ -415,7 +410,9 @@ class CapacityBlockManagedNodeGroup(Construct):
         self.max_size = size_max
         self.target_size = size_target
 
-        self.node_role: iam.IRole = node_role or self._default_node_role()
+        self.node_role: iam.IRole = node_role or default_node_role(
+            self, description="EKS managed node group on a Capacity Block"
+        )
         if isinstance(cluster, eks_v1.Cluster) and (
             cluster.authentication_mode != eks_v1.AuthenticationMode.API
         ):
@@ -518,45 +515,6 @@ class CapacityBlockManagedNodeGroup(Construct):
 
     def _warn(self, key: str, message: str) -> None:
         Annotations.of(self).add_warning_v2(f"capblock-constructs:{key}", message)
-
-    def _default_node_role(self) -> iam.Role:
-        role = iam.Role(
-            self,
-            "NodeRole",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            description="EKS managed node group on a Capacity Block",
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(name)
-                for name in NODE_ROLE_MANAGED_POLICIES
-            ],
-        )
-        # cdk-nag's IAM4 flags AWS managed policies. Acknowledged on this role only,
-        # policy by policy: through the CDK's Validations (cdk-nag 3) and the
-        # "cdk_nag" metadata (cdk-nag 2), so cdk-nag stays a test-only dependency.
-        reason = (
-            "EKS documents AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy and "
-            "AmazonEC2ContainerRegistryReadOnly as the node role's policies; AWS keeps them "
-            "current as EKS adds node permissions."
-        )
-        findings = [
-            f"Policy::arn:<AWS::Partition>:iam::aws:policy/{name}"
-            for name in NODE_ROLE_MANAGED_POLICIES
-        ]
-        Validations.of(role).acknowledge(
-            *(
-                Acknowledgment(id=f"AwsSolutions-IAM4[{finding}]", reason=reason)
-                for finding in findings
-            )
-        )
-        cast(iam.CfnRole, role.node.default_child).add_metadata(
-            "cdk_nag",
-            {
-                "rules_to_suppress": [
-                    {"id": "AwsSolutions-IAM4", "reason": reason, "applies_to": findings}
-                ]
-            },
-        )
-        return role
 
     def _schedule_role(self, cluster: _HasClusterName) -> iam.Role:
         if self.scale_up_role is not None:

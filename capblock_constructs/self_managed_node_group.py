@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from aws_cdk import (
-    Acknowledgment,
     Annotations,
     CfnAutoScalingScheduledAction,
     CfnUpdatePolicy,
     Duration,
     Fn,
     Stack,
-    Validations,
 )
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
@@ -25,7 +23,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from ._cluster_info import ClusterInfo, is_cluster_built_in_app, resolve_cluster_info
+from ._nag import acknowledge
 from ._node_labels import merge_labels, validate_labels_and_taints
+from ._node_role import default_node_role
 from ._node_user_data import al2023_user_data, bottlerocket_user_data
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
@@ -56,14 +56,6 @@ __all__ = [
     "SchedulePlan",
     "plan_schedule",
 ]
-
-
-_NODE_POLICIES = (
-    "AmazonEKSWorkerNodePolicy",
-    "AmazonEC2ContainerRegistryPullOnly",
-    "AmazonEKS_CNI_Policy",
-    "AmazonSSMManagedInstanceCore",
-)
 
 
 def _as_timedelta(
@@ -225,8 +217,8 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
     :param root_volume: The root volume. Defaults to an encrypted 200 GiB gp3 volume.
     :param key_name: An EC2 key pair. Defaults to none (use SSM Session Manager).
     :param node_role: The node IAM role. Defaults to a new role with
-        AmazonEKSWorkerNodePolicy, AmazonEC2ContainerRegistryPullOnly,
-        AmazonEKS_CNI_Policy and AmazonSSMManagedInstanceCore.
+        AmazonEKSWorkerNodePolicy, AmazonEKS_CNI_Policy,
+        AmazonEC2ContainerRegistryPullOnly and AmazonSSMManagedInstanceCore.
     :param access_entry: Whether to create an ``EC2_LINUX`` access entry for
         the node role (one that another node group of the stack already
         created for the same role and cluster is reused, as EKS allows only
@@ -428,7 +420,9 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         self.image_id = image_id
 
         # -- identity -----------------------------------------------------------------
-        self.node_role: iam.IRole = node_role or self._default_node_role()
+        self.node_role: iam.IRole = node_role or default_node_role(
+            self, description="EKS self-managed nodes on a Capacity Block"
+        )
         self.instance_profile = iam.InstanceProfile(self, "InstanceProfile", role=self.node_role)
 
         # -- network ------------------------------------------------------------------
@@ -517,15 +511,14 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 ignore_unmodified_group_size_properties=True
             )
         )
-        Validations.of(self.auto_scaling_group).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-AS3",
-                reason=(
-                    "Scale-in is handled through the termination lifecycle hook and "
-                    "EventBridge (aws-node-termination-handler); the schedule is fixed by the "
-                    "Capacity Block, so SNS scaling notifications would add nothing to act on."
-                ),
-            )
+        acknowledge(
+            self.auto_scaling_group,
+            "AwsSolutions-AS3",
+            reason=(
+                "Scale-in is handled through the termination lifecycle hook and "
+                "EventBridge (aws-node-termination-handler); the schedule is fixed by the "
+                "Capacity Block, so SNS scaling notifications would add nothing to act on."
+            ),
         )
         name = self.auto_scaling_group.ref
 
@@ -683,31 +676,6 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             ):
                 return child
         return None
-
-    def _default_node_role(self) -> iam.Role:
-        node_role = iam.Role(
-            self,
-            "NodeRole",
-            description="EKS self-managed nodes on a Capacity Block",
-            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
-            managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name(policy) for policy in _NODE_POLICIES
-            ],
-        )
-        Validations.of(node_role).acknowledge(
-            *(
-                Acknowledgment(
-                    id=f"AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{policy}]",
-                    reason=(
-                        "The AWS managed node policies are what EKS documents for node roles; "
-                        "AWS keeps them in step with what the kubelet, the VPC CNI, image pulls "
-                        "and SSM need."
-                    ),
-                )
-                for policy in _NODE_POLICIES
-            )
-        )
-        return node_role
 
     def _warn_about_schedule(
         self,

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aws_cdk import Acknowledgment, ArnFormat, CfnOutput, Duration, Stack, Validations
+from aws_cdk import ArnFormat, CfnOutput, Duration, Stack
 from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_events as events
@@ -26,6 +26,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from ._nag import acknowledge
 from .errors import CapacityBlockError
 
 __all__ = [
@@ -118,7 +119,6 @@ class NodeTerminationHandlerQueue(Construct):
         """The role the handler's pods assume, once :meth:`install_handler` has run."""
         self.pod_identity_agent: eks.CfnAddon | None = None
         """The Pod Identity Agent add-on :meth:`install_handler` created, if it did."""
-        """The handler pods' role once :meth:`install_handler` ran."""
 
         self.queue = sqs.Queue(
             self,
@@ -127,14 +127,13 @@ class NodeTerminationHandlerQueue(Construct):
             enforce_ssl=True,
             retention_period=message_retention or Duration.seconds(300),
         )
-        Validations.of(self.queue).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions::AwsSolutions-SQS3",
-                reason=(
-                    "Interruption events are only useful for minutes; the handler reads them "
-                    "directly and a dead-letter queue would only hold stale events."
-                ),
-            )
+        acknowledge(
+            self.queue,
+            "AwsSolutions-SQS3",
+            reason=(
+                "Interruption events are only useful for minutes; the handler reads them "
+                "directly and a dead-letter queue would only hold stale events."
+            ),
         )
 
         self.lifecycle_rule = self._rule(
@@ -235,17 +234,17 @@ class NodeTerminationHandlerQueue(Construct):
         return tuple(self._group_names)
 
     def _acknowledge_wildcard(self, finding: str) -> None:
-        Validations.of(self.policy).acknowledge(
-            Acknowledgment(
-                id=f"AwsSolutions::AwsSolutions-IAM5[Resource::{finding}]",
-                reason=(
-                    "autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeTags and "
-                    "ec2:DescribeInstances support no resource-level permissions, so their "
-                    "resource is '*'; autoscaling:CompleteLifecycleAction is limited to the "
-                    "node groups' Auto Scaling groups by name, with '*' only for the group ID "
-                    "that CloudFormation does not expose."
-                ),
-            )
+        acknowledge(
+            self.policy,
+            "AwsSolutions-IAM5",
+            reason=(
+                "autoscaling:DescribeAutoScalingInstances, autoscaling:DescribeTags and "
+                "ec2:DescribeInstances support no resource-level permissions, so their "
+                "resource is '*'; autoscaling:CompleteLifecycleAction is limited to the "
+                "node groups' Auto Scaling groups by name, with '*' only for the group ID "
+                "that CloudFormation does not expose."
+            ),
+            findings=[f"Resource::{finding}"],
         )
 
     def _rule(self, id: str, pattern: Mapping[str, Any], description: str) -> events.CfnRule:

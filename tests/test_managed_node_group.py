@@ -369,7 +369,7 @@ def test_default_taint_keeps_non_accelerator_pods_off(future: Synth) -> None:
     ]
 
 
-def test_default_node_role_has_the_three_eks_policies(future: Synth) -> None:
+def test_default_node_role_has_the_eks_node_policies(future: Synth) -> None:
     role_id = future.logical_id(future.groups["Gpu"].node_role.node.default_child)
     assert future.nodegroup("Gpu")["NodeRole"] == {"Fn::GetAtt": [role_id, "Arn"]}
     role = future.resources[role_id]["Properties"]
@@ -377,10 +377,14 @@ def test_default_node_role_has_the_three_eks_policies(future: Synth) -> None:
         "Service": "ec2.amazonaws.com"
     }
     policies = {arn["Fn::Join"][1][-1].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}
+    # EKS user guide, "Amazon EKS node IAM role": the worker-node policy, ECR pulls through
+    # the pull-only policy (not ReadOnly, which also lists and describes repositories), the
+    # CNI policy while the VPC CNI has no role of its own; SSM for Session Manager.
     assert policies == {
         "AmazonEKSWorkerNodePolicy",
         "AmazonEKS_CNI_Policy",
-        "AmazonEC2ContainerRegistryReadOnly",
+        "AmazonEC2ContainerRegistryPullOnly",
+        "AmazonSSMManagedInstanceCore",
     }
 
 

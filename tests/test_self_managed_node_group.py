@@ -738,6 +738,22 @@ def test_access_entry_for_the_node_role(future: dict[str, Any]) -> None:
     }
 
 
+def test_default_node_role_has_the_eks_node_policies(future: dict[str, Any]) -> None:
+    entry = one(future, "AWS::EKS::AccessEntry")["Properties"]
+    role = future["Resources"][entry["PrincipalArn"]["Fn::GetAtt"][0]]["Properties"]
+    profile = one(future, "AWS::IAM::InstanceProfile")["Properties"]
+    assert profile["Roles"] == [{"Ref": entry["PrincipalArn"]["Fn::GetAtt"][0]}]
+    policies = {arn["Fn::Join"][1][-1].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}
+    # The same set as a managed node group's default role (EKS user guide, "Amazon EKS node
+    # IAM role"), with SSM because the nodes get no SSH key by default.
+    assert policies == {
+        "AmazonEKSWorkerNodePolicy",
+        "AmazonEKS_CNI_Policy",
+        "AmazonEC2ContainerRegistryPullOnly",
+        "AmazonSSMManagedInstanceCore",
+    }
+
+
 def test_group_is_created_after_the_access_entry(active: dict[str, Any]) -> None:
     # Deployed during the block, the group launches at once: nodes must be able to join.
     (entry_id,) = of_type(active, "AWS::EKS::AccessEntry")
