@@ -25,6 +25,24 @@ BEFORE_START = "2027-02-20T09:00:00Z"
 DURING = "2027-03-08T00:00:00Z"
 
 
+# EKS user guide, "Amazon EKS node IAM role": the worker-node policy, ECR pulls through the
+# pull-only policy (not ReadOnly, which also lists and describes repositories), the CNI policy
+# while the VPC CNI has no role of its own; SSM so Session Manager reaches nodes without SSH.
+EKS_NODE_ROLE_POLICIES = {
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEKS_CNI_Policy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonSSMManagedInstanceCore",
+}
+
+
+def managed_policy_names(role_properties: dict[str, Any]) -> set[str]:
+    """The AWS managed policy names in an ``AWS::IAM::Role``'s synthesized ARNs."""
+    return {
+        arn["Fn::Join"][1][-1].rsplit("/", 1)[-1] for arn in role_properties["ManagedPolicyArns"]
+    }
+
+
 def block(**overrides: Any) -> CapacityBlock:
     fields: dict[str, Any] = {
         "capacity_reservation_id": RESERVATION_ID,

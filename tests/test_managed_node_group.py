@@ -45,6 +45,7 @@ from tests.support import (
     ACCOUNT,
     BEFORE_START,
     DURING,
+    EKS_NODE_ROLE_POLICIES,
     END,
     RESERVATION_ID,
     START,
@@ -52,6 +53,7 @@ from tests.support import (
     cfn_lint_errors,
     make_app,
     make_stack,
+    managed_policy_names,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -376,16 +378,7 @@ def test_default_node_role_has_the_eks_node_policies(future: Synth) -> None:
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
         "Service": "ec2.amazonaws.com"
     }
-    policies = {arn["Fn::Join"][1][-1].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}
-    # EKS user guide, "Amazon EKS node IAM role": the worker-node policy, ECR pulls through
-    # the pull-only policy (not ReadOnly, which also lists and describes repositories), the
-    # CNI policy while the VPC CNI has no role of its own; SSM for Session Manager.
-    assert policies == {
-        "AmazonEKSWorkerNodePolicy",
-        "AmazonEKS_CNI_Policy",
-        "AmazonEC2ContainerRegistryPullOnly",
-        "AmazonSSMManagedInstanceCore",
-    }
+    assert managed_policy_names(role) == EKS_NODE_ROLE_POLICIES
 
 
 def test_given_node_role_is_used_and_none_is_created(future: Synth) -> None:

@@ -50,6 +50,7 @@ from capblock_constructs.termination import NodeTerminationHandlerQueue
 from tests.support import (
     BEFORE_START,
     DURING,
+    EKS_NODE_ROLE_POLICIES,
     END,
     RESERVATION_ID,
     START,
@@ -57,6 +58,7 @@ from tests.support import (
     cfn_lint_errors,
     make_app,
     make_stack,
+    managed_policy_names,
 )
 
 if sys.version_info >= (3, 11):
@@ -743,15 +745,7 @@ def test_default_node_role_has_the_eks_node_policies(future: dict[str, Any]) -> 
     role = future["Resources"][entry["PrincipalArn"]["Fn::GetAtt"][0]]["Properties"]
     profile = one(future, "AWS::IAM::InstanceProfile")["Properties"]
     assert profile["Roles"] == [{"Ref": entry["PrincipalArn"]["Fn::GetAtt"][0]}]
-    policies = {arn["Fn::Join"][1][-1].rsplit("/", 1)[-1] for arn in role["ManagedPolicyArns"]}
-    # The same set as a managed node group's default role (EKS user guide, "Amazon EKS node
-    # IAM role"), with SSM because the nodes get no SSH key by default.
-    assert policies == {
-        "AmazonEKSWorkerNodePolicy",
-        "AmazonEKS_CNI_Policy",
-        "AmazonEC2ContainerRegistryPullOnly",
-        "AmazonSSMManagedInstanceCore",
-    }
+    assert managed_policy_names(role) == EKS_NODE_ROLE_POLICIES
 
 
 def test_group_is_created_after_the_access_entry(active: dict[str, Any]) -> None:
