@@ -11,12 +11,12 @@ Measures, in one run on one machine:
 4. wall time of the test command (``make test``), unless ``--skip-tests``.
 
 The results and a description of the machine go to ``docs/performance.md``
-(``--output`` to change). Synth times are the median of ``--repeat`` runs
-after one warm-up. In-process times are taken in this one process, with the
-CDK's built-in template validation off (it adds the same fixed cost to both
-sides), so that jsii's start-up cost is paid once. The end-to-end comparison
-in 1. starts a fresh process per run, with validation on, as ``cdk synth``
-runs an app.
+(``--output`` to change). In 1., the in-process times are the median of
+``--repeat`` runs after one warm-up in this one process, with the CDK's
+built-in template validation off (it adds the same fixed cost to both sides);
+the end-to-end comparison starts a fresh process per run, with validation on,
+as ``cdk synth`` runs an app. 2. starts a fresh process per run (at most three
+runs), validation off.
 """
 
 from __future__ import annotations
