@@ -1,4 +1,9 @@
-"""Read a Capacity Block reservation from EC2 and turn it into a CapacityBlock."""
+"""Read a Capacity Block reservation from EC2 and turn it into a cache value.
+
+The caller passes in how a cache value becomes a block (``build``, which is
+``CapacityBlock.from_context_value``), so that this module does not import the
+value object that imports it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,12 @@ import contextlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from ._aws import describe_error, ec2_client
 from ._context_cache import cached_lookup, context_key, note_aws_call, stack_environment
+from ._ids import check_reservation_id
 from ._time import format_utc, parse_utc
-from .capacity_block import RESERVATION_ID_PATTERN, CapacityBlock
 from .errors import CapacityBlockError
 
 if TYPE_CHECKING:
@@ -29,6 +34,20 @@ _DEAD_STATES = {
     "expired": "the block has ended",
     "failed": "the reservation failed",
 }
+
+
+_Block_co = TypeVar("_Block_co", covariant=True)
+_Block = TypeVar("_Block")
+
+
+class BuildBlock(Protocol[_Block_co]):
+    """Builds a block from a cache value, as ``CapacityBlock.from_context_value`` does.
+
+    It raises :class:`CapacityBlockError`, led by ``source``, for a value that
+    cannot make a block.
+    """
+
+    def __call__(self, value: Any, *, source: str) -> _Block_co: ...
 
 
 def reservation_context_key(account: str, region: str, capacity_reservation_id: str) -> str:
@@ -51,22 +70,14 @@ def fill_command(capacity_reservation_id: str, region: str, account: str | None 
     return f"{command} --account {account}" if account else command
 
 
-def check_reservation_id(capacity_reservation_id: Any) -> str:
-    """Return the ID if it has the form of a reservation ID, else raise before any AWS call."""
-    if isinstance(capacity_reservation_id, str) and RESERVATION_ID_PATTERN.match(
-        capacity_reservation_id
-    ):
-        return capacity_reservation_id
-    raise CapacityBlockError(
-        f"{capacity_reservation_id!r} is not a Capacity Block reservation ID; use the 'cr-' ID "
-        "followed by 8 or 17 lowercase hex digits, for example 'cr-0123456789abcdef0' "
-        "(aws ec2 describe-capacity-reservations --filters Name=reservation-type,"
-        "Values=capacity-block lists yours)."
-    )
+def lookup_capacity_block(
+    scope: Construct, capacity_reservation_id: str, *, build: BuildBlock[_Block]
+) -> _Block:
+    """Resolve a reservation for the stack holding ``scope``; see ``CapacityBlock.from_lookup``.
 
-
-def lookup_capacity_block(scope: Construct, capacity_reservation_id: str) -> CapacityBlock:
-    """Resolve a reservation for the stack holding ``scope``; see ``CapacityBlock.from_lookup``."""
+    :param build: Turns the cache value into the block; the value is checked
+        with it before it is cached, too.
+    """
     check_reservation_id(capacity_reservation_id)
     account, region = stack_environment(
         scope, what=f"Looking up Capacity Block {capacity_reservation_id}"
@@ -78,13 +89,15 @@ def lookup_capacity_block(scope: Construct, capacity_reservation_id: str) -> Cap
         key=key,
         subject=subject,
         fill_command=fill_command(capacity_reservation_id, region, account),
-        fetch=lambda: fetch_reservation(capacity_reservation_id, region=region, account=account),
+        fetch=lambda: fetch_reservation(
+            capacity_reservation_id, region=region, account=account, build=build
+        ),
     )
     if isinstance(value, str):
         # `cdk -c key=value` passes context values as strings.
         with contextlib.suppress(ValueError):
             value = json.loads(value)
-    return CapacityBlock.from_context_value(value, source=f"cache entry {key!r}")
+    return build(value, source=f"cache entry {key!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,6 +116,7 @@ def fetch_reservation(
     region: str,
     account: str | None = None,
     profile: str | None = None,
+    build: BuildBlock[object],
 ) -> dict[str, Any]:
     """Call EC2 and return the cache value for the reservation.
 
@@ -110,7 +124,7 @@ def fetch_reservation(
     AWS failure and for reservations that cannot carry nodes.
     """
     return describe_reservation(
-        capacity_reservation_id, region=region, account=account, profile=profile
+        capacity_reservation_id, region=region, account=account, profile=profile, build=build
     ).value
 
 
@@ -120,8 +134,13 @@ def describe_reservation(
     region: str,
     account: str | None = None,
     profile: str | None = None,
+    build: BuildBlock[object],
 ) -> ReservationFacts:
-    """Call EC2 for the reservation (and its Capacity Block) and check it can carry nodes."""
+    """Call EC2 for the reservation (and its Capacity Block) and check it can carry nodes.
+
+    :param build: Turns the cache value into a block (``CapacityBlock.from_context_value``);
+        the value is only returned when it builds one.
+    """
     check_reservation_id(capacity_reservation_id)
     where = f"account {account}, region {region}" if account else f"region {region}"
     subject = f"Capacity Block {capacity_reservation_id} ({where})"
@@ -165,7 +184,7 @@ def describe_reservation(
                 value["ultraserverType"] = item["UltraserverType"]
     # Validate before anything is cached: a value that cannot build a block
     # would otherwise fail every later synth until someone refreshes it.
-    CapacityBlock.from_context_value(value, source=subject)
+    build(value, source=subject)
     return ReservationFacts(value=value, state=str(reservation.get("State")))
 
 
@@ -191,7 +210,8 @@ def _utc(moment: Any, *, field: str, subject: str) -> str:
     if moment.tzinfo is None:
         # botocore parses EC2's timestamps as UTC; a naive one can only mean UTC.
         moment = moment.replace(tzinfo=timezone.utc)
-    # StartDate is a MillisecondDateTime; scheduled actions take whole seconds.
+    # StartDate is a MillisecondDateTime; cache values keep whole seconds, so a refresh
+    # of an unchanged block writes the entry it replaces.
     return format_utc(moment.replace(microsecond=0))
 
 

@@ -67,10 +67,29 @@ def as_timedelta(value: object) -> timedelta | None:
 
 
 def format_utc(moment: datetime) -> str:
-    """Format as ``YYYY-MM-DDThh:mm:ssZ``, the only form scheduled actions accept."""
+    """Format as ``YYYY-MM-DDThh:mm:ssZ`` (UTC, whole seconds), as AWS APIs and messages use."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         # astimezone() would read a naive value as host-local time and shift it.
         raise CapacityBlockError(
             f"{moment.isoformat()} is a naive datetime; pass tzinfo=timezone.utc."
         )
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_duration(span: timedelta) -> str:
+    """A duration as ``14 days``, ``1 day 2 h 5 min``, ``40 min``, ``32 min 30 s`` or ``30 s``."""
+    total = int(span.total_seconds())
+    sign = "-" if total < 0 else ""
+    minutes, seconds = divmod(abs(total), 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes or not (parts or seconds):
+        parts.append(f"{minutes} min")
+    if seconds:
+        parts.append(f"{seconds} s")
+    return sign + " ".join(parts)

@@ -8,52 +8,35 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from ._ids import is_reservation_id
 from ._problems import Problems
 from ._time import format_utc, parse_utc
+from .controller.runtime import phase
+from .controller.runtime.phase import (
+    EC2_RECLAIM_LEAD,
+    EC2_RECLAIM_LEAD_ULTRASERVER,
+    EKS_MANAGED_SCALE_DOWN_LEAD,
+    MAX_HEARTBEAT,
+    MIN_HEARTBEAT,
+)
 from .errors import CapacityBlockError
 
 if TYPE_CHECKING:
     # Only for annotations: the value object and the CLI need no jsii runtime.
     from constructs import Construct
 
+# The AWS rules are defined once, in the controller's phase rule, and re-exported here
+# because they are public API: constructs, controller and plan cannot disagree on them.
 __all__ = [
-    "DEFAULT_SCHEDULE_SAFETY_MARGIN",
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
     "MAX_HEARTBEAT",
     "MIN_HEARTBEAT",
-    "SCHEDULED_ACTION_MAX_DELAY",
     "BlockPhase",
     "CapacityBlock",
 ]
 
-EC2_RECLAIM_LEAD = timedelta(minutes=30)
-"""EC2 starts terminating instances in an instance Capacity Block this long before its end."""
-
-EC2_RECLAIM_LEAD_ULTRASERVER = timedelta(minutes=60)
-"""EC2 starts terminating instances in an UltraServer Capacity Block this long before its end."""
-
-EKS_MANAGED_SCALE_DOWN_LEAD = timedelta(minutes=40)
-"""EKS scales a ``CAPACITY_BLOCK`` managed node group to zero this long before the end."""
-
-SCHEDULED_ACTION_MAX_DELAY = timedelta(minutes=2)
-"""How late EC2 Auto Scaling may run a scheduled action ("may be delayed for up to two minutes
-from the scheduled start time", Amazon EC2 Auto Scaling user guide, scheduled scaling)."""
-
-DEFAULT_SCHEDULE_SAFETY_MARGIN = timedelta(minutes=15)
-"""Scheduled times closer to now than this are left out: they could be past by deploy time."""
-
-MIN_HEARTBEAT = timedelta(seconds=30)
-"""The shortest heartbeat an Auto Scaling lifecycle hook accepts."""
-MAX_HEARTBEAT = timedelta(seconds=7200)
-"""The longest heartbeat an Auto Scaling lifecycle hook accepts."""
-
-# Ten minutes of drain before EC2 starts reclaiming: the margin EKS itself leaves
-# for instance blocks (40 - 30), applied to UltraServer blocks too (70 - 60).
-_DEFAULT_DRAIN_MARGIN = timedelta(minutes=10)
-
-RESERVATION_ID_PATTERN = re.compile(r"^cr-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _INSTANCE_TYPE = re.compile(r"^[a-z][a-z0-9-]*\.[a-z0-9-]+$")
 _AVAILABILITY_ZONE = re.compile(r"^[a-z]{2}(?:-[a-z0-9]+)+[a-z]$")
 _AVAILABILITY_ZONE_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*-az[0-9]+$")
@@ -130,9 +113,7 @@ class CapacityBlock:
 
     def __post_init__(self) -> None:
         problems = Problems(f"Capacity Block {self.capacity_reservation_id!r}")
-        if not isinstance(self.capacity_reservation_id, str) or not RESERVATION_ID_PATTERN.match(
-            self.capacity_reservation_id
-        ):
+        if not is_reservation_id(self.capacity_reservation_id):
             problems.add(
                 f"capacity_reservation_id {self.capacity_reservation_id!r} is not a reservation "
                 "ID; use the 'cr-' ID followed by 8 or 17 lowercase hex digits, "
@@ -214,7 +195,7 @@ class CapacityBlock:
 
         30 minutes for instance blocks, 60 for UltraServer blocks.
         """
-        return EC2_RECLAIM_LEAD_ULTRASERVER if self.is_ultraserver else EC2_RECLAIM_LEAD
+        return phase.reclaim_lead(ultraserver=self.is_ultraserver)
 
     @property
     def reclaim_start(self) -> datetime:
@@ -223,16 +204,23 @@ class CapacityBlock:
 
     @property
     def default_drain_lead(self) -> timedelta:
-        """How long before the end to scale to zero by default: 40 minutes, 70 for UltraServers.
+        """How long before the end node groups scale to zero by default: 40 minutes, 70 for
+        UltraServer blocks.
 
         This leaves ten minutes of drain before EC2 starts reclaiming, matching
-        the lead EKS uses for managed node groups on instance blocks.
+        the lead EKS uses for managed node groups on instance blocks; it is the
+        controller's default for both kinds of node group.
         """
-        return self.reclaim_lead + _DEFAULT_DRAIN_MARGIN
+        return phase.default_drain_lead(ultraserver=self.is_ultraserver)
 
     @property
     def eks_managed_scale_down(self) -> datetime:
-        """When EKS's own action scales a managed node group to zero: 40 minutes before the end."""
+        """When EKS's own action scales a managed node group to zero: 40 minutes before the end.
+
+        The controller drains managed groups at the drain time, no later than
+        this; EKS's action is a second line (and, on UltraServer blocks, comes
+        after EC2 starts reclaiming).
+        """
         return self.end - EKS_MANAGED_SCALE_DOWN_LEAD
 
     @property
@@ -275,9 +263,10 @@ class CapacityBlock:
         the entry with ``capblock lookup <id> --refresh`` or
         ``cdk context --reset <key>``.
         """
+        # Imported here: the lookup needs boto3, which the value object does not.
         from ._reservation_lookup import lookup_capacity_block
 
-        return lookup_capacity_block(scope, capacity_reservation_id)
+        return lookup_capacity_block(scope, capacity_reservation_id, build=cls.from_context_value)
 
     def to_context_value(self) -> dict[str, Any]:
         """The JSON object stored in ``cdk.context.json`` for this block."""

@@ -31,18 +31,18 @@ from ._context_cache import (
     read_context_file,
     write_context_value,
 )
+from ._ids import check_reservation_id
 from ._time import parse_utc
 from .capacity_block import CapacityBlock
-from .errors import CapacityBlockError
-from .timeline import (
-    WORK_SHARE_DEFINITION,
-    NodeGroupKind,
-    format_facts,
-    format_plan,
-    format_plan_svg,
-    format_timeline,
-    plan,
+from .controller.runtime.phase import (
+    DEFAULT_CONTROLLER_PERIOD,
+    MAX_CONTROLLER_PERIOD,
+    MIN_CONTROLLER_PERIOD,
 )
+from .errors import CapacityBlockError
+from .timeline import WORK_SHARE_DEFINITION, NodeGroupKind, plan
+from .timeline_svg import format_plan_svg
+from .timeline_text import format_facts, format_plan, format_timeline
 
 __all__ = ["build_parser", "main"]
 
@@ -67,7 +67,8 @@ not find the entry.
 
 Without --refresh an existing entry is shown and EC2 is not called. After you
 extend a Capacity Block (same ID, new end date), run again with --refresh to
-replace the entry, then synthesize and deploy so the schedules follow the new end.
+replace the entry, then synthesize and deploy so that what the stack takes from
+the cache follows the new end (the controller reads the live end by itself).
 """
 
 _CLUSTER_DESCRIPTION = """\
@@ -79,24 +80,33 @@ after a Kubernetes upgrade or a change of authentication mode.
 """
 _PLAN_DESCRIPTION = f"""\
 Show the UTC timeline of Capacity Blocks cached in ./cdk.context.json: the
-start (node groups scale up), the drain start (scale to zero), EC2's reclaim
-start and the end, as a chart and a list, with the share of the paid time
-during which nodes can run work. Reads the cache only: no AWS call.
+start (the controller scales node groups up), the drain start (it scales them
+to zero), EKS's own scale-down of managed node groups, EC2's reclaim start and
+the end, as a chart and a list, with the share of the paid time during which
+nodes can run work. Reads the cache only: no AWS call.
 
 {textwrap.fill(WORK_SHARE_DEFINITION, width=79)}
 """
 
 _PLAN_EPILOG = """\
-A managed node group is scaled to zero by EKS itself 40 minutes before the end;
-a self-managed group scales to zero --drain-lead minutes before it (default: the
-block's default, 40 minutes, 70 for UltraServer blocks, whose instances EC2
-reclaims 60 minutes before the end instead of 30). Fill the cache with
-'capblock lookup <reservation-id> --region <region>'. "Now" is marked only when
---now or the context key capblock-constructs:now (in cdk.context.json or
-cdk.json) gives it: the clock is never read, so the output is reproducible.
+The capblock-constructs controller scales both kinds of node group to zero
+--drain-lead minutes before the end (default 40, 70 for UltraServer blocks,
+whose instances EC2 reclaims 60 minutes before the end instead of 30). EKS's
+own action also scales managed node groups to zero 40 minutes before the end,
+as a second line. A managed group's drain lead is at least the default; a
+self-managed group's at least EC2's reclaim lead, plus how late the controller
+may act (--period plus 1 minute), plus a 30 s termination-hook heartbeat.
+Fill the cache with 'capblock lookup <reservation-id> --region <region>'.
+"Now" is marked only when --now or the context key capblock-constructs:now (in
+cdk.context.json or cdk.json) gives it: the clock is never read, so the output
+is reproducible.
 """
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
+
+
+def _whole_minutes(span: timedelta) -> int:
+    return int(span.total_seconds()) // 60
 
 
 def _version() -> str:
@@ -181,8 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--drain-lead",
         type=_minutes,
         metavar="MINUTES",
-        help="minutes before the end that a self-managed group scales to zero; defaults to "
-        "the block's default (40, 70 for UltraServer blocks)",
+        help="minutes before the end that the controller scales node groups (managed and "
+        "self-managed) to zero; defaults to 40, 70 for UltraServer blocks. A managed group's "
+        "may not be shorter than that default",
+    )
+    planner.add_argument(
+        "--period",
+        type=_minutes,
+        metavar="MINUTES",
+        help=f"how often the controller runs, {_whole_minutes(MIN_CONTROLLER_PERIOD)} to "
+        f"{_whole_minutes(MAX_CONTROLLER_PERIOD)} minutes; it sets how late the controller may "
+        f"act, and so the shortest drain lead; defaults to "
+        f"{_whole_minutes(DEFAULT_CONTROLLER_PERIOD)}",
     )
     planner.add_argument(
         "--now",
@@ -317,7 +337,7 @@ def _account_of(key: str) -> str:
 
 
 def _lookup(args: argparse.Namespace, out: TextIO) -> int:
-    reservation_id = _reservation_lookup.check_reservation_id(args.capacity_reservation_id)
+    reservation_id = check_reservation_id(args.capacity_reservation_id)
     account = _check_account(args.account)
     region = _resolve_region(args.region, args.profile)
     path = context_file()
@@ -340,7 +360,11 @@ def _lookup(args: argparse.Namespace, out: TextIO) -> int:
     fetched = key is None
     if key is None:
         facts = _reservation_lookup.describe_reservation(
-            reservation_id, region=region, account=account, profile=args.profile
+            reservation_id,
+            region=region,
+            account=account,
+            profile=args.profile,
+            build=CapacityBlock.from_context_value,
         )
         value, state = facts.value, facts.state
         key_account = account or value.get("ownerId")
@@ -474,7 +498,7 @@ def _lookup_cluster(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _minutes(text: str) -> timedelta:
-    """argparse type for --drain-lead: a whole number of minutes."""
+    """argparse type for --drain-lead and --period: a whole number of minutes."""
     try:
         return timedelta(minutes=int(text))
     except ValueError:
@@ -492,6 +516,7 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
         account=args.account,
         node_group=kind,
         drain_lead=args.drain_lead,
+        period=args.period,
         now=now,
     )
     width = args.width or shutil.get_terminal_size((80, 24)).columns

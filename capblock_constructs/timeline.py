@@ -1,11 +1,17 @@
-"""The UTC timeline of a Capacity Block, as plain data and as text (pure functions)."""
+"""The UTC timeline and plan of Capacity Blocks, as plain data (pure functions).
+
+This is the model only: ``timeline_text`` draws it as text and
+``timeline_svg`` as SVG; both import this module, which imports neither. The
+times come from the controller's phase rule
+(:mod:`capblock_constructs.controller.runtime.phase`), the one definition the
+node-group constructs and the controller use too.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import enum
 import json
-import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,15 +26,12 @@ from ._context_cache import (
     REGION_NAME_PATTERN,
     read_context_file,
 )
+from ._ids import check_reservation_id
 from ._problems import Problems
 from ._reservation_lookup import RESERVATION_KIND
-from ._time import NOW_CONTEXT_KEY, format_utc, parse_utc
-from .capacity_block import (
-    EKS_MANAGED_SCALE_DOWN_LEAD,
-    MIN_HEARTBEAT,
-    SCHEDULED_ACTION_MAX_DELAY,
-    CapacityBlock,
-)
+from ._time import NOW_CONTEXT_KEY, format_duration, format_utc, parse_utc
+from .capacity_block import CapacityBlock
+from .controller.runtime import phase
 from .errors import CapacityBlockError
 
 __all__ = [
@@ -40,14 +43,13 @@ __all__ = [
     "PlanEvent",
     "TimelineEvent",
     "format_duration",
-    "format_facts",
-    "format_plan",
-    "format_plan_svg",
-    "format_timeline",
     "plan",
     "plan_block",
     "timeline",
 ]
+
+_CONTROLLER = "the capblock-constructs controller"
+"""How events name the run-time controller that sizes the node groups."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,90 +64,59 @@ class TimelineEvent:
     """What happens then."""
 
 
-def format_duration(span: timedelta) -> str:
-    """A duration as ``14 days``, ``1 day 2 h 5 min``, ``40 min`` or ``32 min 30 s``."""
-    total = int(span.total_seconds())
-    minutes, seconds = divmod(total, 60)
-    days, rest = divmod(minutes, 24 * 60)
-    hours, minutes = divmod(rest, 60)
-    parts = []
-    if days:
-        parts.append(f"{days} day{'s' if days != 1 else ''}")
-    if hours:
-        parts.append(f"{hours} h")
-    if minutes or not parts:
-        parts.append(f"{minutes} min")
-    if seconds:
-        parts.append(f"{seconds} s")
-    return " ".join(parts)
-
-
 def _before_end(lead: timedelta) -> str:
     return f"end - {format_duration(lead)}"
 
 
+def _eks_scale_down_text(block: CapacityBlock, drain_lead: timedelta) -> str:
+    """What EKS's own scale-down of managed node groups does on ``block``."""
+    what = (
+        "EKS scales CAPACITY_BLOCK managed node groups to zero (its own scheduled action: a "
+        f"second line behind {_CONTROLLER})"
+    )
+    if block.eks_managed_scale_down > block.reclaim_start:
+        what += (
+            "; this comes after EC2 starts reclaiming UltraServer instances, so the controller "
+            f"drains managed node groups before it, at {_before_end(drain_lead)}"
+        )
+    return what
+
+
 def timeline(block: CapacityBlock) -> list[TimelineEvent]:
-    """The block's events in time order: start, scale-downs, EC2 reclaim start, end."""
-    reclaim = "EC2 starts terminating the block's instances"
-    eks = "EKS scales CAPACITY_BLOCK managed node groups to zero (its own scheduled action)"
-    if block.is_ultraserver:
-        eks += "; this is after EC2 starts reclaiming UltraServer instances, so drain earlier"
+    """The block's events in time order: start, scale-downs, EC2 reclaim start, end.
+
+    The scale-down is the controller's default for both kinds of node group
+    (:func:`~capblock_constructs.controller.runtime.phase.default_drain_lead`),
+    followed by EKS's own scale-down of managed node groups.
+    """
+    lead = phase.default_drain_lead(ultraserver=block.is_ultraserver)
     events = [
         TimelineEvent(
             at=block.start,
             offset="start",
-            what="the reservation becomes active and instances can launch (EKS does not "
-            "scale node groups up by itself)",
+            what=f"the reservation becomes active and {_CONTROLLER} scales node groups up "
+            "(EKS does not scale node groups up by itself)",
         ),
         TimelineEvent(
-            at=block.end - block.default_drain_lead,
-            offset=_before_end(block.default_drain_lead),
-            what="capblock-constructs' default scale to zero: nodes start draining",
+            at=phase.drain_time(block.end, lead),
+            offset=_before_end(lead),
+            what=f"{_CONTROLLER} scales node groups to zero by default (managed and "
+            "self-managed): nodes start draining",
         ),
         TimelineEvent(
             at=block.eks_managed_scale_down,
-            offset=_before_end(EKS_MANAGED_SCALE_DOWN_LEAD),
-            what=eks,
+            offset=_before_end(phase.EKS_MANAGED_SCALE_DOWN_LEAD),
+            what=_eks_scale_down_text(block, lead),
         ),
-        TimelineEvent(at=block.reclaim_start, offset=_before_end(block.reclaim_lead), what=reclaim),
+        TimelineEvent(
+            at=block.reclaim_start,
+            offset=_before_end(block.reclaim_lead),
+            what="EC2 starts terminating the block's instances",
+        ),
         TimelineEvent(at=block.end, offset="end", what="the reservation ends"),
     ]
     # sorted() is stable: events at the same moment keep the order above.
     return sorted(events, key=lambda event: event.at)
-
-
-def format_timeline(block: CapacityBlock) -> str:
-    """The timeline as aligned text lines, one event a line, times in UTC."""
-    events = timeline(block)
-    width = max(len(event.offset) for event in events)
-    return "\n".join(
-        f"  {format_utc(event.at)}  {event.offset.ljust(width)}  {event.what}" for event in events
-    )
-
-
-def format_facts(block: CapacityBlock, *, state: str | None = None) -> str:
-    """The block's facts as aligned ``label: value`` lines."""
-    zone = block.availability_zone
-    if block.availability_zone_id:
-        zone += f" ({block.availability_zone_id})"
-    rows = [
-        ("Reservation", block.capacity_reservation_id),
-        ("Capacity Block", block.capacity_block_id or "unknown"),
-        (
-            "Kind",
-            f"UltraServer ({block.ultraserver_type})" if block.is_ultraserver else "instances",
-        ),
-        ("Instance type", block.instance_type),
-        ("Instances", str(block.instance_count)),
-        ("Availability Zone", zone),
-        ("Platform", block.instance_platform or "unknown"),
-        ("Owner account", block.owner_id or "unknown"),
-        ("Duration", format_duration(block.duration)),
-    ]
-    if state is not None:
-        rows.append(("State at lookup", state))
-    width = max(len(label) for label, _ in rows) + 1
-    return "\n".join(f"  {(label + ':').ljust(width)} {value}" for label, value in rows)
 
 
 # -- plan: when nodes can run work on one or more blocks -------------------------------------
@@ -157,11 +128,6 @@ WORK_SHARE_DEFINITION = (
 """How :attr:`NodeGroupPlan.work_share` is defined; every printed plan states it."""
 
 _TICK = timedelta(microseconds=1)
-_MANAGED_DRAIN_LEAD = (
-    "a drain lead of {lead} was given for a managed node group, but EKS scales managed node "
-    "groups to zero 40 minutes before the end by itself; drop the drain lead or plan the "
-    "self-managed node group."
-)
 
 
 def _add_error(problems: Problems, error: CapacityBlockError) -> None:
@@ -171,12 +137,19 @@ def _add_error(problems: Problems, error: CapacityBlockError) -> None:
 
 
 class NodeGroupKind(enum.Enum):
-    """Which kind of node group a plan describes; it decides when the nodes scale to zero."""
+    """Which kind of node group a plan describes; it sets the shortest drain lead."""
 
     MANAGED = "managed"
-    """An EKS managed node group: EKS's own action scales it to zero 40 minutes before the end."""
+    """An EKS managed node group: the controller scales it to zero ``drain_lead`` before the
+    end, no later than EKS's own action 40 minutes before the end (a second line)."""
     SELF_MANAGED = "self-managed"
-    """A self-managed Auto Scaling group: it scales to zero ``drain_lead`` before the end."""
+    """A self-managed Auto Scaling group: the controller scales it to zero ``drain_lead``
+    before the end, and its termination hook holds each instance for at most a heartbeat."""
+
+    @property
+    def group_kind(self) -> phase.GroupKind:
+        """The same kind as the controller's phase rule names it."""
+        return phase.GroupKind(self.value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -186,9 +159,9 @@ class NodeGroupPlan:
     kind: NodeGroupKind
     """The kind of node group."""
     scale_up: datetime
-    """When the node group scales up: the block's start, in UTC."""
+    """When the controller scales the node group up: the block's start, in UTC."""
     scale_down: datetime
-    """When the node group scales to zero and its nodes start draining, in UTC."""
+    """When the controller scales the node group to zero and its nodes start draining, in UTC."""
     drain_lead: timedelta
     """How long before the block's end the scale-down comes."""
     paid_time: timedelta
@@ -224,7 +197,8 @@ class PlanEvent:
     offset: str
     """Where it sits relative to the block, for example ``end - 30 min``."""
     marker: str
-    """The chart letter: S start, D drain start, R EC2 reclaim start, E end."""
+    """The chart letter: S start, D drain start, K EKS's own scale-down of managed node
+    groups, R EC2 reclaim start, E end."""
     what: str
     """What happens then."""
     node_group: NodeGroupKind | None = None
@@ -247,35 +221,47 @@ class BlockPlan:
     """Problems with the block or its cache entries that do not stop the plan."""
 
     @property
+    def eks_scale_down(self) -> datetime | None:
+        """When EKS's own action scales managed node groups to zero (40 minutes before the
+        end), or None when no managed node group is planned."""
+        if any(group.kind is NodeGroupKind.MANAGED for group in self.node_groups):
+            return self.block.eks_managed_scale_down
+        return None
+
+    @property
     def events(self) -> list[PlanEvent]:
-        """The block's events in time order: start, drain starts, EC2 reclaim start, end."""
+        """The block's events in time order: start, drain starts, EKS's own scale-down of
+        managed node groups, EC2 reclaim start, end."""
         block = self.block
         events = [
             PlanEvent(
                 at=block.start,
                 offset="start",
                 marker="S",
-                what="the block starts and node groups scale up (EKS does not scale up by "
-                "itself; capblock-constructs schedules it)",
+                what=f"the block starts and {_CONTROLLER} scales the node groups up (EKS does "
+                "not scale node groups up by itself)",
             )
         ]
         for group in self.node_groups:
-            if (
-                group.kind is NodeGroupKind.MANAGED
-                and group.scale_down == block.eks_managed_scale_down
-            ):
-                what = "drain start, managed: EKS scales the node group to zero (its own action)"
-            elif group.kind is NodeGroupKind.MANAGED:
-                what = "drain start, managed: the construct's schedule scales the group to zero"
-            else:
-                what = "drain start, self-managed: the scheduled action scales the group to zero"
             events.append(
                 PlanEvent(
                     at=group.scale_down,
                     offset=_before_end(group.drain_lead),
                     marker="D",
-                    what=what,
+                    what=f"drain start, {group.kind.value}: {_CONTROLLER} scales the node group "
+                    "to zero",
                     node_group=group.kind,
+                )
+            )
+        managed = [group for group in self.node_groups if group.kind is NodeGroupKind.MANAGED]
+        if managed:
+            events.append(
+                PlanEvent(
+                    at=block.eks_managed_scale_down,
+                    offset=_before_end(phase.EKS_MANAGED_SCALE_DOWN_LEAD),
+                    marker="K",
+                    what=_eks_scale_down_text(block, managed[0].drain_lead),
+                    node_group=NodeGroupKind.MANAGED,
                 )
             )
         events.append(
@@ -303,76 +289,154 @@ class Plan:
     """The cdk.context.json the blocks came from; None when they were given directly."""
 
 
+def _period_problem(period: timedelta) -> str | None:
+    """Why ``period`` cannot be the controller's period, or None when it can."""
+    low, high = phase.MIN_CONTROLLER_PERIOD, phase.MAX_CONTROLLER_PERIOD
+    if low <= period <= high:
+        return None
+    return (
+        f"controller period {format_duration(period)} is outside {format_duration(low)} to "
+        f"{format_duration(high)}; pass a period in that range (the default is "
+        f"{format_duration(phase.DEFAULT_CONTROLLER_PERIOD)})."
+    )
+
+
+def _earliest_drain_lead(
+    kind: NodeGroupKind, *, lead: timedelta, ultraserver: bool, period: timedelta
+) -> timedelta:
+    """The shortest drain lead ``kind`` takes on a block, as the node-group constructs check it.
+
+    A self-managed group's termination hook gets the heartbeat that fits ``lead``
+    (:func:`~capblock_constructs.controller.runtime.phase.default_heartbeat`).
+    """
+    heartbeat = None
+    if kind is NodeGroupKind.SELF_MANAGED:
+        heartbeat = phase.default_heartbeat(drain_lead=lead, ultraserver=ultraserver, period=period)
+    return phase.earliest_drain_lead(
+        kind=kind.group_kind, ultraserver=ultraserver, period=period, heartbeat=heartbeat
+    )
+
+
+def _short_lead_problem(
+    block: CapacityBlock,
+    kind: NodeGroupKind,
+    *,
+    lead: timedelta,
+    earliest: timedelta,
+    period: timedelta,
+) -> str:
+    """Why ``lead`` is too short for ``kind`` on ``block``, and the fix."""
+    lateness = phase.worst_case_lateness(period)
+    default = phase.default_drain_lead(ultraserver=block.is_ultraserver)
+    eks = phase.EKS_MANAGED_SCALE_DOWN_LEAD
+    if kind is NodeGroupKind.MANAGED and earliest == default:
+        why = (
+            f"a managed node group must scale to zero at least {format_duration(default)} "
+            "before the end (the default), so that the controller acts no later than EKS's own "
+            f"scale-down at {_before_end(eks)}"
+        )
+        if block.is_ultraserver:
+            why += (
+                f" and leaves {format_duration(phase.DEFAULT_DRAIN_MARGIN)} of drain before EC2 "
+                "starts reclaiming this UltraServer block's instances at "
+                f"{_before_end(block.reclaim_lead)}"
+            )
+    else:
+        why = (
+            f"EC2 starts reclaiming the instances {format_duration(block.reclaim_lead)} before "
+            f"the end and the controller may act up to {format_duration(lateness)} late (a "
+            f"{format_duration(period)} period plus "
+            f"{format_duration(phase.CONTROLLER_INVOCATION_LATENCY)} for the run itself)"
+        )
+        if kind is NodeGroupKind.SELF_MANAGED:
+            why += (
+                ", and the termination hook holds an instance for its heartbeat, at least "
+                f"{format_duration(phase.MIN_HEARTBEAT)}"
+            )
+    return (
+        f"drain lead {format_duration(lead)} is too short for a {kind.value} node group: {why}. "
+        f"Use a drain lead of at least {format_duration(earliest)}, or leave it out for the "
+        f"default {format_duration(default)}."
+    )
+
+
 def plan_block(
     block: CapacityBlock,
     *,
     node_group: NodeGroupKind | None = None,
     drain_lead: timedelta | None = None,
+    period: timedelta | None = None,
     region: str | None = None,
     accounts: Sequence[str] = (),
 ) -> BlockPlan:
     """Plan one block: when its node groups scale up and down, and their work share.
 
+    The times are the controller's: it scales every node group up at the start
+    and to zero at
+    :func:`~capblock_constructs.controller.runtime.phase.drain_time`
+    (``end - drain_lead``); EKS's own scale-down of managed node groups 40
+    minutes before the end is a second event.
+
     :param node_group: Which node group kind to plan. Defaults to both, managed first.
-    :param drain_lead: How long before the end a self-managed group scales to zero.
-        Defaults to the block's ``default_drain_lead`` (40 minutes, 70 for
-        UltraServer blocks). It must be longer than EC2's reclaim lead (30 or 60
-        minutes) and shorter than the block. A managed node group ignores it:
-        EKS scales it to zero 40 minutes before the end, so passing it with
-        ``node_group=NodeGroupKind.MANAGED`` is an error.
+    :param drain_lead: How long before the end the node groups scale to zero.
+        Defaults to the controller's default for the block (40 minutes, 70 for
+        UltraServer blocks), for both kinds. It must be shorter than the block
+        and at least
+        :func:`~capblock_constructs.controller.runtime.phase.earliest_drain_lead`
+        for each kind planned: for a managed node group the default itself (it
+        may not drain after EKS's own action), for a self-managed one EC2's
+        reclaim lead plus the controller's lateness plus the termination hook's
+        heartbeat (32 minutes 30 seconds on an instance block with a
+        one-minute period).
+    :param period: How often the controller runs, from 1 to 5 minutes; it sets
+        how late the controller may act. Defaults to 1 minute
+        (:data:`~capblock_constructs.controller.runtime.phase.DEFAULT_CONTROLLER_PERIOD`).
     :param region: The region to show with the block.
     :param accounts: The accounts to show with the block.
-    :raises CapacityBlockError: listing every problem with ``drain_lead``.
+    :raises CapacityBlockError: listing every problem with ``drain_lead`` and ``period``.
     """
     problems = Problems(f"Capacity Block {block.capacity_reservation_id}")
-    lead = block.default_drain_lead if drain_lead is None else drain_lead
-    if drain_lead is not None and node_group is NodeGroupKind.MANAGED:
-        problems.add(_MANAGED_DRAIN_LEAD.format(lead=format_duration(drain_lead)))
-    # The self-managed node group's own rule: EC2's reclaim lead, plus the up to two
-    # minutes Auto Scaling may run a scheduled action late, plus the shortest heartbeat.
-    earliest = block.reclaim_lead + SCHEDULED_ACTION_MAX_DELAY + MIN_HEARTBEAT
-    if lead < earliest:
-        problems.add(
-            f"drain lead {format_duration(lead)} leaves no time to drain: EC2 starts reclaiming "
-            f"the instances {format_duration(block.reclaim_lead)} before the end and a "
-            "scheduled action may run up to 2 min late; use at least "
-            f"{format_duration(earliest)} (the default is "
-            f"{format_duration(block.default_drain_lead)})."
-        )
-    elif lead >= block.duration:
+    period = phase.DEFAULT_CONTROLLER_PERIOD if period is None else period
+    ultraserver = block.is_ultraserver
+    lead = phase.default_drain_lead(ultraserver=ultraserver) if drain_lead is None else drain_lead
+    kinds = [node_group] if node_group else list(NodeGroupKind)
+    period_problem = _period_problem(period)
+    if period_problem:
+        problems.add(period_problem)
+        problems.raise_if_any()
+    if lead >= block.duration:
         problems.add(
             f"drain lead {format_duration(lead)} is not shorter than the block "
             f"({format_duration(block.duration)}), so the scale-down would come at or before "
             "the start; use a drain lead of a few tens of minutes."
         )
+    for kind in kinds:
+        earliest = _earliest_drain_lead(kind, lead=lead, ultraserver=ultraserver, period=period)
+        if lead < earliest:
+            problems.add(
+                _short_lead_problem(block, kind, lead=lead, earliest=earliest, period=period)
+            )
     problems.raise_if_any()
 
-    kinds = [node_group] if node_group else list(NodeGroupKind)
+    scale_down = phase.drain_time(block.end, lead)
     groups = []
     for kind in kinds:
-        if kind is NodeGroupKind.MANAGED:
-            # As CapacityBlockManagedNodeGroup does: EKS's own action at end - 40 min, or,
-            # where that comes after EC2 starts reclaiming (UltraServer blocks), the
-            # construct's own schedule at end - default drain lead.
-            scale_down = min(block.eks_managed_scale_down, block.end - block.default_drain_lead)
-            warnings: tuple[str, ...] = ()
-            if block.eks_managed_scale_down > block.reclaim_start:
-                warnings = (
-                    f"EKS's own scale-down at {format_utc(block.eks_managed_scale_down)} comes "
-                    "after EC2 starts reclaiming this UltraServer block's instances at "
-                    f"{format_utc(block.reclaim_start)}, so CapacityBlockManagedNodeGroup "
-                    f"scales the group to zero itself at {format_utc(scale_down)}; a managed "
-                    "node group built without it would lose nodes before they drain.",
-                )
-        else:
-            scale_down = block.end - lead
-            warnings = ()
+        warnings: tuple[str, ...] = ()
+        if kind is NodeGroupKind.MANAGED and block.eks_managed_scale_down > block.reclaim_start:
+            warnings = (
+                f"EKS's own scale-down at {format_utc(block.eks_managed_scale_down)} comes "
+                "after EC2 starts reclaiming this UltraServer block's instances at "
+                f"{format_utc(block.reclaim_start)}, so it does not protect the nodes: "
+                f"{_CONTROLLER} scales the group to zero at {format_utc(scale_down)} "
+                f"({_before_end(lead)}). A managed node group without the controller would "
+                "lose nodes before they drain.",
+            )
         groups.append(
             NodeGroupPlan(
                 kind=kind,
                 scale_up=block.start,
                 scale_down=scale_down,
-                drain_lead=block.end - scale_down,
+                drain_lead=lead,
                 paid_time=block.duration,
                 warnings=warnings,
             )
@@ -389,6 +453,7 @@ def plan(
     account: str | None = None,
     node_group: NodeGroupKind | None = None,
     drain_lead: timedelta | None = None,
+    period: timedelta | None = None,
     now: datetime | None = None,
     context_file: Path | None = None,
 ) -> Plan:
@@ -408,6 +473,7 @@ def plan(
     :param account: Only blocks cached for this account. Defaults to every account.
     :param node_group: See :func:`plan_block`. Defaults to both kinds.
     :param drain_lead: See :func:`plan_block`. Defaults to each block's default.
+    :param period: The controller's period; see :func:`plan_block`. Defaults to 1 minute.
     :param now: The moment to mark as now. Defaults to the context key
         ``capblock-constructs:now`` in the cache file or in ``cdk.json`` next to
         it, and otherwise to no mark: the clock is never read, so the plan is
@@ -426,11 +492,11 @@ def plan(
     ):
         if value is not None and not pattern.match(value):
             problems.add(f"{name} {value!r} is not an AWS {name}; use one like {example!r}.")
-    if drain_lead is not None and node_group is NodeGroupKind.MANAGED:
+    if period is not None:
         # Said once here rather than once per block by plan_block.
-        problems.add(_MANAGED_DRAIN_LEAD.format(lead=format_duration(drain_lead)))
-    from ._reservation_lookup import check_reservation_id
-
+        period_problem = _period_problem(period)
+        if period_problem:
+            problems.add(period_problem)
     wanted: list[str] = []
     for reservation_id in capacity_reservation_ids:
         try:
@@ -483,7 +549,9 @@ def plan(
     for entry_group in _group_entries(selected, problems):
         try:
             blocks.extend(
-                _plan_entry_group(entry_group, node_group=node_group, drain_lead=drain_lead)
+                _plan_entry_group(
+                    entry_group, node_group=node_group, drain_lead=drain_lead, period=period
+                )
             )
         except CapacityBlockError as error:
             _add_error(problems, error)
@@ -563,7 +631,11 @@ def _group_entries(entries: list[_Entry], problems: Problems) -> list[list[_Entr
 
 
 def _plan_entry_group(
-    entries: list[_Entry], *, node_group: NodeGroupKind | None, drain_lead: timedelta | None
+    entries: list[_Entry],
+    *,
+    node_group: NodeGroupKind | None,
+    drain_lead: timedelta | None,
+    period: timedelta | None,
 ) -> list[BlockPlan]:
     """One plan per distinct block value among one reservation's entries."""
     distinct: dict[CapacityBlock, list[str]] = {}
@@ -590,6 +662,7 @@ def _plan_entry_group(
             block,
             node_group=node_group,
             drain_lead=drain_lead,
+            period=period,
             region=first.region,
             accounts=sorted(accounts),
         )
@@ -626,247 +699,3 @@ def _pinned_now(data: dict[str, Any], path: Path) -> datetime | None:
             )
         return parse_utc(value, what=f"context {NOW_CONTEXT_KEY!r} in {source}")
     return None
-
-
-# -- plan as a text chart --------------------------------------------------------------------
-
-_ASCII = {"work": "=", "drain": "-", "reclaim": "x", "break": "//"}
-_UNICODE = {"work": "\u2588", "drain": "\u2592", "reclaim": "\u2591", "break": "\u2571\u2571"}
-_MIN_BAR = 24
-_LABEL = max(len(kind.value) for kind in NodeGroupKind)
-
-
-@dataclass(frozen=True, kw_only=True)
-class _ChartAxis:
-    """A block's time axis: linear, or broken so that its last hours get a larger scale.
-
-    The events that matter for draining all fall within about an hour of the
-    end of a block that lasts days, so a linear axis would draw them on top
-    of each other. A broken axis gives the part from ``tail_start`` to the end
-    ``tail_width`` of the width.
-    """
-
-    start: datetime
-    """The left edge: the block's start."""
-    end: datetime
-    """The right edge: the block's end."""
-    tail_start: datetime | None
-    """Where the larger-scale tail begins, or None for one linear scale."""
-
-    tail_width: float = 0.4
-    """The share of the width the tail takes when the axis is broken."""
-
-    @classmethod
-    def for_block(cls, plan: BlockPlan) -> _ChartAxis:
-        """The axis for a block: broken when its tail is short next to the block."""
-        block = plan.block
-        lead = max([block.reclaim_lead, *(group.drain_lead for group in plan.node_groups)])
-        hour = timedelta(hours=1)
-        # Whole hours that hold the longest lead plus a margin, so markers are not at the edge.
-        tail = -(-(lead + timedelta(minutes=20)) // hour) * hour
-        if block.duration <= 4 * tail:
-            return cls(start=block.start, end=block.end, tail_start=None)
-        return cls(start=block.start, end=block.end, tail_start=block.end - tail)
-
-    def split(self, cells: int) -> tuple[int, int]:
-        """How many of ``cells`` go to the head and to the tail (a gap of 2 in between)."""
-        if self.tail_start is None:
-            return cells, 0
-        tail = max(10, round(cells * self.tail_width))
-        return cells - tail - 2, tail
-
-    def cell(self, moment: datetime, cells: int) -> int:
-        """The cell (0 to ``cells - 1``) that holds ``moment``."""
-        head, tail = self.split(cells)
-        if self.tail_start is None or moment < self.tail_start:
-            edge = self.tail_start or self.end
-            index = int((moment - self.start) / (edge - self.start) * head)
-            return min(max(index, 0), head - 1)
-        index = int((moment - self.tail_start) / (self.end - self.tail_start) * tail)
-        return head + 2 + min(max(index, 0), tail - 1)
-
-    def position(self, moment: datetime, length: float, gap: float) -> float:
-        """Where ``moment`` falls on a line ``length`` long with a ``gap`` at the break."""
-        moment = min(max(moment, self.start), self.end)
-        if self.tail_start is None:
-            return (moment - self.start) / (self.end - self.start) * length
-        tail = length * self.tail_width
-        head = length - tail - gap
-        if moment < self.tail_start:
-            return (moment - self.start) / (self.tail_start - self.start) * head
-        return head + gap + (moment - self.tail_start) / (self.end - self.tail_start) * tail
-
-    def middle(self, index: int, cells: int) -> datetime | None:
-        """The moment in the middle of cell ``index``; None for the two gap cells."""
-        head, tail = self.split(cells)
-        if index < head:
-            edge = self.tail_start or self.end
-            return self.start + (edge - self.start) * ((index + 0.5) / head)
-        if self.tail_start is None or index < head + 2:
-            return None
-        return self.tail_start + (self.end - self.tail_start) * ((index - head - 2 + 0.5) / tail)
-
-
-def _bar(
-    plan: BlockPlan, group: NodeGroupPlan, axis: _ChartAxis, cells: int, chars: dict[str, str]
-) -> str:
-    block = plan.block
-    head, _ = axis.split(cells)
-    bar: list[str] = []
-    for index in range(cells):
-        moment = axis.middle(index, cells)
-        if moment is None:
-            bar.append(chars["break"][index - head])
-        elif moment >= block.reclaim_start:
-            bar.append(chars["reclaim"])
-        elif moment >= group.scale_down:
-            bar.append(chars["drain"])
-        else:
-            bar.append(chars["work"])
-    # Later markers win a shared cell: the row's own drain start over the reclaim start.
-    for moment, marker in (
-        (block.reclaim_start, "R"),
-        (group.scale_down, "D"),
-        (block.start, "S"),
-        (block.end, "E"),
-    ):
-        bar[axis.cell(moment, cells)] = marker
-    return "".join(bar)
-
-
-def _axis_labels(axis: _ChartAxis, cells: int) -> str:
-    line = [" "] * cells
-    head, _ = axis.split(cells)
-    previous = axis.start if axis.tail_start is None else axis.tail_start
-    end_text = axis.end.strftime("%H:%M" if previous.date() == axis.end.date() else "%m-%d %H:%M")
-    # Placed in order of importance; a label that would touch a placed one is left out.
-    labels = [(0, axis.start.strftime("%m-%d %H:%M")), (cells - len(end_text), end_text)]
-    if axis.tail_start is not None:
-        labels.append((head + 2, axis.tail_start.strftime("%m-%d %H:%M")))
-    for begin, text in labels:
-        stop = begin + len(text)
-        if begin < 0 or stop > cells or any(c != " " for c in line[max(begin - 1, 0) : stop + 1]):
-            continue
-        line[begin:stop] = text
-    return "".join(line).rstrip()
-
-
-def _wrap(text: str, width: int, indent: str, subsequent: str | None = None) -> list[str]:
-    return textwrap.wrap(
-        text,
-        # At least 30 columns of text, even when the indent is long and the width small.
-        width=max(width, len(indent) + 30),
-        break_long_words=False,
-        initial_indent=indent,
-        subsequent_indent=indent if subsequent is None else subsequent,
-        break_on_hyphens=False,
-    )
-
-
-def format_plan(plan: Plan, *, width: int = 80, unicode: bool = False) -> str:
-    """The plan as a text chart, ``width`` columns wide, pure ASCII unless ``unicode``.
-
-    A legend and the work share definition come first; then, per block, one
-    bar per node group from the start (left) to the end (right), with markers
-    S (start and scale-up), D (drain start), R (EC2 reclaim start) and E
-    (end), and a row with N at the moment ``plan.now`` when it falls within
-    the block; then the events with their exact UTC times and the work shares.
-    The output depends only on the plan, the width and the character set.
-    """
-    chars = _UNICODE if unicode else _ASCII
-    width = max(width, _MIN_BAR + _LABEL + 12)
-    cells = width - (2 + _LABEL + 2) - (2 + 6)
-    count = len(plan.blocks)
-    source = f" from {plan.source}" if plan.source else ""
-    lines = _wrap(
-        f"Capacity Block plan, times in UTC: {count} block{'s' if count != 1 else ''}{source}",
-        width,
-        "",
-        "  ",
-    )
-    lines += _wrap(
-        "Legend: S start (node groups scale up), D drain start (scale to zero), R EC2 starts "
-        "reclaiming instances, E end" + (", N now" if plan.now else "") + ". Bars: "
-        f"'{chars['work']}' nodes can run work, '{chars['drain']}' draining, "
-        f"'{chars['reclaim']}' EC2 reclaiming, '{chars['break']}' axis break (the block's last "
-        "hours, after it, are drawn to a larger scale).",
-        width,
-        "",
-        "  ",
-    )
-    lines += _wrap(WORK_SHARE_DEFINITION, width, "", "  ")
-    if plan.now is not None:
-        lines.append(f"Now: {format_utc(plan.now)}")
-    for block_plan in plan.blocks:
-        lines.append("")
-        lines += _format_block(block_plan, plan.now, width, cells, chars)
-    return "\n".join(lines)
-
-
-def _format_block(
-    plan: BlockPlan, now: datetime | None, width: int, cells: int, chars: dict[str, str]
-) -> list[str]:
-    block = plan.block
-    kind = f"UltraServer {block.ultraserver_type}, " if block.is_ultraserver else ""
-    where = [block.availability_zone]
-    if plan.region:
-        where.append(f"region {plan.region}")
-    if plan.accounts:
-        where.append(f"account{'s' if len(plan.accounts) > 1 else ''} {', '.join(plan.accounts)}")
-    lines = _wrap(
-        f"{block.capacity_reservation_id}: {kind}{block.instance_count} x {block.instance_type}, "
-        + ", ".join(where),
-        width,
-        "",
-        "  ",
-    )
-    lines += _wrap(
-        f"{format_utc(block.start)} .. {format_utc(block.end)} "
-        f"({format_duration(block.duration)} paid)",
-        width,
-        "  ",
-        "    ",
-    )
-    axis = _ChartAxis.for_block(plan)
-    pad = " " * (2 + _LABEL + 2)
-    lines.append(pad + _axis_labels(axis, cells))
-    for group in plan.node_groups:
-        bar = _bar(plan, group, axis, cells, chars)
-        lines.append(f"  {group.kind.value.ljust(_LABEL)}  {bar}  {group.work_share_text.rjust(6)}")
-    if now is not None:
-        phase = block.phase_at(now).value
-        if block.start <= now <= block.end:
-            row = [" "] * cells
-            row[axis.cell(now, cells)] = "N"
-            lines.append(f"  {'now'.ljust(_LABEL)}  {''.join(row).rstrip()}")
-        lines.append(f"  Phase now: {phase}")
-    lines.append("  Events:")
-    events = plan.events
-    offsets = max(len(event.offset) for event in events)
-    for event in events:
-        lead = f"    {format_utc(event.at)}  {event.offset.ljust(offsets)}  {event.marker}  "
-        if width - len(lead) >= 30:
-            lines += _wrap(event.what, width, lead, " " * len(lead))
-        else:
-            # Too narrow for a second column: the text goes under the time.
-            lines.append(lead.rstrip())
-            lines += _wrap(event.what, width, "      ")
-    for group in plan.node_groups:
-        lines += _wrap(
-            f"Work share, {group.kind.value}: {group.work_share_text} "
-            f"({format_duration(group.work_time)} of {format_duration(group.paid_time)}, "
-            f"scale-down at {format_utc(group.scale_down)})",
-            width,
-            "  ",
-            "    ",
-        )
-    for warning in (*plan.warnings, *(w for group in plan.node_groups for w in group.warnings)):
-        lines += _wrap(f"Warning: {warning}", width, "  ", "    ")
-    return lines
-
-
-def format_plan_svg(plan: Plan) -> str:
-    """The plan as a standalone SVG document (UTF-8 text), the same for the same plan."""
-    from ._svg import render_plan
-
-    return render_plan(plan)

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from capblock_constructs import BlockPhase, CapacityBlock, CapacityBlockError
+from capblock_constructs import BlockPhase, CapacityBlock, CapacityBlockError, capacity_block
+from capblock_constructs.controller.runtime import phase
 from tests.support import END, START, block
 
 
@@ -35,6 +36,39 @@ def test_ultraserver_block_is_reclaimed_60_minutes_before_end() -> None:
     assert built.default_drain_lead == timedelta(minutes=70)
     # EKS's own managed-node-group action stays at 40 minutes: too late for UltraServers.
     assert built.eks_managed_scale_down > built.reclaim_start
+
+
+def test_the_aws_rules_are_the_phase_rules_own() -> None:
+    # EC2 user guide (How Capacity Blocks work): 30 min, or 60 for UltraServers. EKS user
+    # guide (Capacity Blocks for managed node groups): 40 min. EC2 Auto Scaling
+    # PutLifecycleHook: HeartbeatTimeout 30 to 7200 seconds.
+    rules = {
+        "EC2_RECLAIM_LEAD": timedelta(minutes=30),
+        "EC2_RECLAIM_LEAD_ULTRASERVER": timedelta(minutes=60),
+        "EKS_MANAGED_SCALE_DOWN_LEAD": timedelta(minutes=40),
+        "MIN_HEARTBEAT": timedelta(seconds=30),
+        "MAX_HEARTBEAT": timedelta(seconds=7200),
+    }
+
+    assert {name: getattr(capacity_block, name) for name in rules} == rules
+    # One definition: capacity_block re-exports the phase rule's constants (public API).
+    for name in rules:
+        assert getattr(capacity_block, name) is getattr(phase, name), name
+        assert name in capacity_block.__all__
+
+
+def test_the_scheduled_action_names_are_gone() -> None:
+    # The controller replaced the synth-time scheduled actions and their safety margin.
+    assert not hasattr(capacity_block, "SCHEDULED_ACTION_MAX_DELAY")
+    assert not hasattr(capacity_block, "DEFAULT_SCHEDULE_SAFETY_MARGIN")
+
+
+@pytest.mark.parametrize("ultraserver_type", [None, "u-p6e-gb200x72"])
+def test_derived_leads_are_the_phase_rules(ultraserver_type: str | None) -> None:
+    built = block(ultraserver_type=ultraserver_type)
+
+    assert built.reclaim_lead == phase.reclaim_lead(ultraserver=built.is_ultraserver)
+    assert built.default_drain_lead == phase.default_drain_lead(ultraserver=built.is_ultraserver)
 
 
 def test_duration() -> None:

@@ -43,11 +43,16 @@ def context_file(tmp_path: Path) -> dict[str, Any]:
     return data
 
 
+def timeline_lines(output: str, moment: datetime) -> list[str]:
+    """Every timeline line for ``moment``, in order."""
+    return [line for line in output.splitlines() if line.strip().startswith(utc(moment))]
+
+
 def timeline_line(output: str, moment: datetime) -> str:
     """The one timeline line for ``moment`` (fails if there is none or several)."""
-    lines = [line for line in output.splitlines() if line.strip().startswith(utc(moment))]
-    assert len(lines) >= 1, f"no timeline line at {utc(moment)} in:\n{output}"
-    return "\n".join(lines)
+    lines = timeline_lines(output, moment)
+    assert len(lines) == 1, f"{len(lines)} timeline lines at {utc(moment)}, not 1, in:\n{output}"
+    return lines[0]
 
 
 # -- lookup: fetch, print, write -------------------------------------------------------------
@@ -77,14 +82,19 @@ def test_lookup_writes_the_cache_entry_and_prints_the_timeline(
     assert "us-east-2a (use2-az1)" in out
     assert re.search(r"Duration:\s+14 days$", out, re.MULTILINE)
     assert re.search(r"State at lookup:\s+scheduled$", out, re.MULTILINE)
-    assert "start" in timeline_line(out, datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc))
+    start = timeline_line(out, datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc))
+    assert "capblock-constructs controller scales node groups up" in start
+    assert "EKS does not scale node groups up by itself" in start
     # EC2 reclaims instance blocks 30 minutes before the end.
     assert "EC2 starts terminating" in timeline_line(out, END - timedelta(minutes=30))
-    # EKS scales managed node groups to zero 40 minutes before the end; the library's
-    # default drain starts then too for an instance block (30 + 10 minutes).
-    at_40 = timeline_line(out, END - timedelta(minutes=40))
-    assert "EKS scales CAPACITY_BLOCK managed node groups to zero" in at_40
-    assert "default scale to zero" in at_40
+    # The controller's default drain for both kinds comes 40 minutes before the end (30 +
+    # 10), and EKS's own scale-down of managed node groups then too, as a second line.
+    controller, eks = timeline_lines(out, END - timedelta(minutes=40))
+    assert "controller scales node groups to zero by default (managed and self-managed)" in (
+        controller
+    )
+    assert "EKS scales CAPACITY_BLOCK managed node groups to zero" in eks
+    assert "second line" in eks
     assert "the reservation ends" in timeline_line(out, END)
     assert key_for() in out
     assert "Written to" in out
@@ -214,9 +224,12 @@ def test_ultraserver_timeline_reclaims_an_hour_before_the_end(
     out = capsys.readouterr().out
     assert "UltraServer (u-p6e-gb200x72)" in out
     assert "EC2 starts terminating" in timeline_line(out, END - timedelta(minutes=60))
-    assert "default scale to zero" in timeline_line(out, END - timedelta(minutes=70))
+    drain = timeline_line(out, END - timedelta(minutes=70))
+    assert "controller scales node groups to zero by default" in drain
     # EKS's own scale-down (end - 40 min) comes after EC2's UltraServer reclaim.
-    assert "drain earlier" in timeline_line(out, END - timedelta(minutes=40))
+    eks = timeline_line(out, END - timedelta(minutes=40))
+    assert "after EC2 starts reclaiming UltraServer instances" in eks
+    assert "the controller drains managed node groups before it, at end - 1 h 10 min" in eks
 
 
 # -- region and profile ------------------------------------------------------------------
@@ -402,6 +415,9 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
         (timedelta(minutes=40), "40 min"),
         (timedelta(hours=1, minutes=10), "1 h 10 min"),
         (timedelta(days=6, hours=6, minutes=35), "6 days 6 h 35 min"),
+        (timedelta(minutes=32, seconds=30), "32 min 30 s"),
+        (timedelta(hours=1, seconds=30), "1 h 30 s"),
+        (timedelta(seconds=30), "30 s"),
         (timedelta(0), "0 min"),
     ],
 )
@@ -410,12 +426,32 @@ def test_format_duration(span: timedelta, text: str) -> None:
 
 
 def test_timeline_events_follow_the_rules() -> None:
-    events = {event.offset: event.at for event in timeline(block())}
+    events = [(event.offset, event.at) for event in timeline(block())]
 
-    assert events["start"] == datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc)
-    assert events["end - 30 min"] == END - timedelta(minutes=30)
-    assert events["end - 40 min"] == END - timedelta(minutes=40)
-    assert events["end"] == END
+    # 2027-03-15T11:30Z end: the controller and EKS at 10:50, EC2 reclaims at 11:00.
+    assert events == [
+        ("start", datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc)),
+        ("end - 40 min", datetime(2027, 3, 15, 10, 50, tzinfo=timezone.utc)),
+        ("end - 40 min", datetime(2027, 3, 15, 10, 50, tzinfo=timezone.utc)),
+        ("end - 30 min", datetime(2027, 3, 15, 11, 0, tzinfo=timezone.utc)),
+        ("end", END),
+    ]
+
+
+def test_ultraserver_timeline_events_follow_the_rules() -> None:
+    ultra = block(ultraserver_type="u-p6e-gb200x72", instance_type="p6e-gb200.36xlarge")
+
+    events = [(event.offset, event.at) for event in timeline(ultra)]
+
+    # EC2 reclaims at 10:30 (end - 60 min), the controller drains at 10:20 (end - 70 min),
+    # and EKS's own action stays at 10:50, after the reclaim start.
+    assert events == [
+        ("start", datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc)),
+        ("end - 1 h 10 min", datetime(2027, 3, 15, 10, 20, tzinfo=timezone.utc)),
+        ("end - 1 h", datetime(2027, 3, 15, 10, 30, tzinfo=timezone.utc)),
+        ("end - 40 min", datetime(2027, 3, 15, 10, 50, tzinfo=timezone.utc)),
+        ("end", END),
+    ]
 
 
 def test_reservation_without_owner_needs_account(
@@ -538,8 +574,33 @@ def test_lookup_cluster_shows_an_existing_entry_without_calls(
     assert "AWS not called" in capsys.readouterr().out
 
 
-def test_lookup_cluster_rejects_a_bad_name(capsys: pytest.CaptureFixture[str]) -> None:
+def test_lookup_cluster_rejects_a_bad_name(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from capblock_constructs import _aws, _cluster_info
+
+    monkeypatch.chdir(tmp_path)
+    calls: list[str] = []
+
+    # Recorded, not raised: the command turns any failure of a call into exit code 2, so
+    # only the message and the absence of calls show that the name check stopped it.
+    def caller_account(**_: Any) -> str:
+        calls.append("sts")
+        return ACCOUNT
+
+    def fetch_cluster(*_: Any, **__: Any) -> dict[str, Any]:
+        calls.append("eks")
+        return dict(CLUSTER_VALUE)
+
+    monkeypatch.setattr(_aws, "caller_account", caller_account)
+    monkeypatch.setattr(_cluster_info, "fetch_cluster", fetch_cluster)
+
     assert main(["lookup-cluster", "-bad name", "--region", REGION]) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("capblock lookup-cluster: error: '-bad name' is not an EKS cluster name")
+    assert calls == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_lookup_cluster_not_found_is_one_clear_error(

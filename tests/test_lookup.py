@@ -7,6 +7,8 @@ checks each request and response against the EC2 API model.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -638,6 +640,52 @@ def test_reservation_that_cannot_make_a_block_is_not_cached(
         lookup()
 
     assert not (tmp_path / "cdk.context.json").exists()
+
+
+def test_the_lookup_builds_the_block_with_what_it_is_given(ec2: StubbedEC2, tmp_path: Path) -> None:
+    # The lookup knows no value object: from_lookup hands it CapacityBlock.from_context_value.
+    add_reservation(ec2)
+    built: list[tuple[Any, str]] = []
+
+    def build(value: Any, *, source: str) -> str:
+        built.append((value, source))
+        return "the block"
+
+    result = lookup_module.lookup_capacity_block(make_stack(), RESERVATION_ID, build=build)
+
+    assert result == "the block"
+    # Once to check the fetched value before it is cached, once for the cached value.
+    assert [value for value, _ in built] == [expected_value(), expected_value()]
+    assert built[0][1] == f"Capacity Block {RESERVATION_ID} (account {ACCOUNT}, region {REGION})"
+    assert built[1][1] == f"cache entry {KEY!r}"
+    assert read_json(tmp_path / "cdk.context.json") == {KEY: expected_value()}
+
+
+def test_a_value_the_builder_rejects_is_not_cached(ec2: StubbedEC2, tmp_path: Path) -> None:
+    add_reservation(ec2)
+
+    def build(value: Any, *, source: str) -> object:
+        raise CapacityBlockError("rejected", subject=source)
+
+    with pytest.raises(CapacityBlockError, match="rejected"):
+        lookup_module.lookup_capacity_block(make_stack(), RESERVATION_ID, build=build)
+
+    assert not (tmp_path / "cdk.context.json").exists()
+
+
+def test_the_lookup_module_does_not_import_the_value_object() -> None:
+    # capacity_block imports the lookup (lazily, in from_lookup); the lookup must not
+    # import it back, or the two would form a circle.
+    code = (
+        "import sys\n"
+        "import capblock_constructs._reservation_lookup\n"
+        "print('capblock_constructs.capacity_block' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "False"
 
 
 class _Body:

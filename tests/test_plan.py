@@ -3,12 +3,21 @@
 Expected times come from the rules, not from the code: EC2 starts reclaiming
 an instance block 30 minutes before its end (60 for UltraServer blocks), EKS
 scales a CAPACITY_BLOCK managed node group to zero 40 minutes before the end,
-and the default self-managed drain lead is 40 minutes (70 for UltraServers).
+and the controller scales both kinds of node group to zero 40 minutes before
+the end by default (70 for UltraServers: 10 minutes of drain before EC2
+reclaims). The controller may act up to its period plus one minute late, and
+a self-managed group's termination hook holds an instance for at least 30 s,
+so a self-managed drain lead must be at least 30 + 2 + 0.5 minutes on an
+instance block with a one-minute period; a managed one at least the default.
 """
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -16,18 +25,20 @@ from typing import Any
 
 import pytest
 
+import capblock_constructs
 from capblock_constructs import _context_cache
 from capblock_constructs.cli import main
+from capblock_constructs.controller.runtime import phase
 from capblock_constructs.errors import CapacityBlockError
 from capblock_constructs.timeline import (
     WORK_SHARE_DEFINITION,
     NodeGroupKind,
     Plan,
-    format_plan,
-    format_plan_svg,
     plan,
     plan_block,
 )
+from capblock_constructs.timeline_svg import format_plan_svg
+from capblock_constructs.timeline_text import format_plan
 
 from .support import ACCOUNT, REGION, RESERVATION_ID, block
 
@@ -97,50 +108,109 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
 # -- times and shares from the rules ---------------------------------------------------------
 
 
+MIN = timedelta(minutes=1)
+
+
 def test_instance_block_times_follow_the_rules() -> None:
     planned = plan_block(block())
     groups = by_kind(planned)
 
+    # 2027-03-15T11:30Z end: EC2 reclaims at 11:00 (end - 30), both kinds drain at 10:50.
     assert planned.block.reclaim_start == datetime(2027, 3, 15, 11, 0, tzinfo=UTC)
-    managed = groups[NodeGroupKind.MANAGED]
-    assert managed.scale_up == datetime(2027, 3, 1, 11, 30, tzinfo=UTC)
-    assert managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
-    assert managed.warnings == ()
-    self_managed = groups[NodeGroupKind.SELF_MANAGED]
-    assert self_managed.scale_up == datetime(2027, 3, 1, 11, 30, tzinfo=UTC)
-    assert self_managed.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
-    assert self_managed.drain_lead == timedelta(minutes=40)
+    for kind in NodeGroupKind:
+        group = groups[kind]
+        assert group.scale_up == datetime(2027, 3, 1, 11, 30, tzinfo=UTC)
+        assert group.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+        assert group.drain_lead == timedelta(minutes=40)
+        assert group.warnings == ()
+    # EKS's own action on managed groups comes at the same moment, end - 40 min.
+    assert planned.eks_scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
 
 
 def test_ultraserver_block_times_follow_the_rules() -> None:
     planned = plan_block(ultra())
     groups = by_kind(planned)
 
+    # EC2 reclaims UltraServer blocks at end - 60 min; the controller drains at end - 70 min.
     assert planned.block.reclaim_start == datetime(2027, 3, 15, 10, 30, tzinfo=UTC)
-    assert groups[NodeGroupKind.SELF_MANAGED].scale_down == datetime(
-        2027, 3, 15, 10, 20, tzinfo=UTC
-    )
-    # EKS's own action at end - 40 min comes after EC2 starts reclaiming at end - 60 min,
-    # so CapacityBlockManagedNodeGroup scales to zero itself at end - 70 min, as planned here.
-    managed = groups[NodeGroupKind.MANAGED]
-    assert managed.scale_down == datetime(2027, 3, 15, 10, 20, tzinfo=UTC)
-    (warning,) = managed.warnings
+    for kind in NodeGroupKind:
+        assert groups[kind].scale_down == datetime(2027, 3, 15, 10, 20, tzinfo=UTC)
+    assert groups[NodeGroupKind.SELF_MANAGED].warnings == ()
+    # EKS's own action stays at end - 40 min: after EC2 starts reclaiming.
+    assert planned.eks_scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    (warning,) = groups[NodeGroupKind.MANAGED].warnings
     assert "2027-03-15T10:50:00Z comes after EC2 starts reclaiming" in warning
     assert "2027-03-15T10:30:00Z" in warning
-    assert "scales the group to zero itself at 2027-03-15T10:20:00Z" in warning
+    assert "controller scales the group to zero at 2027-03-15T10:20:00Z (end - 1 h 10 min)" in (
+        " ".join(warning.split())
+    )
 
 
-def test_events_are_in_time_order_with_their_markers() -> None:
+def test_self_managed_plan_has_no_eks_event() -> None:
+    planned = plan_block(block(), node_group=NodeGroupKind.SELF_MANAGED)
+
+    assert planned.eks_scale_down is None
+    assert "K" not in [event.marker for event in planned.events]
+
+
+@pytest.mark.parametrize("planned_block", [block(), ultra()], ids=["instances", "ultraserver"])
+def test_the_plan_drains_when_the_controllers_rule_does(planned_block: Any) -> None:
+    # The plan, the constructs and the controller share one rule: phase.decide
+    # switches to DRAINING exactly at the plan's scale-down.
+    facts = phase.ReservationFacts(
+        state="active",
+        start=planned_block.start,
+        end=planned_block.end,
+        instance_count=planned_block.instance_count,
+    )
+    for group in plan_block(planned_block).node_groups:
+        before = phase.decide(
+            facts,
+            moment=group.scale_down - timedelta(seconds=1),
+            drain_lead=group.drain_lead,
+            target_size=2,
+        )
+        at = phase.decide(
+            facts, moment=group.scale_down, drain_lead=group.drain_lead, target_size=2
+        )
+        assert (before.phase, before.size) == (phase.Phase.RUNNING, 2)
+        assert (at.phase, at.size) == (phase.Phase.DRAINING, 0)
+        assert at.drain_at == group.scale_down
+
+
+def test_instance_block_events_are_in_time_order_with_their_markers() -> None:
+    events = plan_block(block()).events
+
+    assert [(event.offset, event.marker, event.node_group) for event in events] == [
+        ("start", "S", None),
+        ("end - 40 min", "D", NodeGroupKind.MANAGED),
+        ("end - 40 min", "D", NodeGroupKind.SELF_MANAGED),
+        ("end - 40 min", "K", NodeGroupKind.MANAGED),  # EKS's own action, the second line
+        ("end - 30 min", "R", None),
+        ("end", "E", None),
+    ]
+    start, drain, _, eks, *_ = events
+    assert "controller scales the node groups up" in start.what
+    assert "EKS does not scale node groups up by itself" in start.what
+    assert "capblock-constructs controller scales the node group to zero" in drain.what
+    assert "EKS scales CAPACITY_BLOCK managed node groups to zero" in eks.what
+
+
+def test_ultraserver_events_put_eks_after_ec2s_reclaim_start() -> None:
     events = plan_block(ultra()).events
 
     assert [event.at for event in events] == sorted(event.at for event in events)
     assert [(event.offset, event.marker) for event in events] == [
         ("start", "S"),
-        ("end - 1 h 10 min", "D"),  # managed: the construct's own schedule
-        ("end - 1 h 10 min", "D"),  # self-managed: the scheduled action
+        ("end - 1 h 10 min", "D"),  # managed: the controller
+        ("end - 1 h 10 min", "D"),  # self-managed: the controller
         ("end - 1 h", "R"),
+        ("end - 40 min", "K"),  # EKS's own action, after EC2 starts reclaiming
         ("end", "E"),
     ]
+    eks = events[4].what
+    assert "after EC2 starts reclaiming" in eks
+    assert "drains managed node groups before it, at end - 1 h 10 min" in eks
 
 
 @pytest.mark.parametrize(
@@ -150,10 +220,12 @@ def test_events_are_in_time_order_with_their_markers() -> None:
         (block(), NodeGroupKind.MANAGED, None, "99.8%"),
         # 1 day = 1440 min; 40 min lead: 1400 / 1440 = 97.22 %.
         (one_day(), NodeGroupKind.MANAGED, None, "97.2%"),
-        # UltraServer self-managed default lead 70 min: 1370 / 1440 = 95.14 %.
+        # UltraServer default lead 70 min, both kinds: 1370 / 1440 = 95.14 %.
         (ultra(), NodeGroupKind.SELF_MANAGED, None, "95.1%"),
+        (ultra(), NodeGroupKind.MANAGED, None, "95.1%"),
         # 90 min lead: 1350 / 1440 = 93.75 % exactly, rounded half up.
         (one_day(), NodeGroupKind.SELF_MANAGED, timedelta(minutes=90), "93.8%"),
+        (one_day(), NodeGroupKind.MANAGED, timedelta(minutes=90), "93.8%"),
     ],
 )
 def test_work_share_is_scale_down_minus_start_over_the_paid_time(
@@ -168,24 +240,104 @@ def test_work_share_is_scale_down_minus_start_over_the_paid_time(
     )
 
 
-def test_drain_lead_applies_to_self_managed_only_when_both_are_planned() -> None:
-    groups = by_kind(plan_block(block(), drain_lead=timedelta(minutes=60)))
+def test_drain_lead_applies_to_both_kinds() -> None:
+    planned = plan_block(block(), drain_lead=timedelta(minutes=60))
+    groups = by_kind(planned)
 
-    assert groups[NodeGroupKind.SELF_MANAGED].scale_down == datetime(
-        2027, 3, 15, 10, 30, tzinfo=UTC
-    )
-    assert groups[NodeGroupKind.MANAGED].scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    for kind in NodeGroupKind:
+        assert groups[kind].scale_down == datetime(2027, 3, 15, 10, 30, tzinfo=UTC)
+    # EKS's own action does not move with the controller's drain lead.
+    assert planned.eks_scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
 
 
-def test_fails_for_a_drain_lead_that_leaves_no_drain_time() -> None:
+@pytest.mark.parametrize(
+    ("planned_block", "lead", "period", "earliest"),
+    [
+        # 30 min reclaim + 2 min lateness (1 min period + 1 min) + 30 s heartbeat.
+        (block(), timedelta(minutes=31), None, "32 min 30 s"),
+        (block(), timedelta(minutes=32, seconds=29), MIN, "32 min 30 s"),
+        # A 5 min period: 30 + 6 min + 30 s.
+        (block(), timedelta(minutes=36), 5 * MIN, "36 min 30 s"),
+        # UltraServer: 60 min reclaim + 2 min + 30 s.
+        (ultra(), timedelta(minutes=60), None, "1 h 2 min 30 s"),
+    ],
+)
+def test_fails_for_a_self_managed_drain_lead_that_leaves_no_drain_time(
+    planned_block: Any, lead: timedelta, period: timedelta | None, earliest: str
+) -> None:
     with pytest.raises(CapacityBlockError) as caught:
-        plan_block(ultra(), drain_lead=timedelta(minutes=60))
+        plan_block(
+            planned_block, node_group=NodeGroupKind.SELF_MANAGED, drain_lead=lead, period=period
+        )
 
-    message = str(caught.value)
-    assert ULTRA_ID in message
-    assert "drain lead 1 h" in message
-    # 60 min reclaim lead + 2 min scheduled-action delay + 30 s shortest heartbeat.
-    assert "use at least 1 h 2 min 30 s" in message
+    (problem,) = caught.value.problems
+    message = " ".join(str(caught.value).split())
+    assert caught.value.subject == f"Capacity Block {planned_block.capacity_reservation_id}"
+    assert "too short for a self-managed node group" in problem
+    assert f"at least {earliest}" in message
+    default = "1 h 10 min" if planned_block.is_ultraserver else "40 min"
+    assert f"leave it out for the default {default}" in message
+
+
+@pytest.mark.parametrize(
+    ("lead", "period"),
+    [
+        (timedelta(minutes=32, seconds=30), None),  # exactly 30 + 2 min + 30 s
+        (timedelta(minutes=36, seconds=30), 5 * MIN),
+    ],
+)
+def test_the_shortest_self_managed_drain_lead_is_accepted(
+    lead: timedelta, period: timedelta | None
+) -> None:
+    (group,) = plan_block(
+        block(), node_group=NodeGroupKind.SELF_MANAGED, drain_lead=lead, period=period
+    ).node_groups
+
+    assert group.scale_down == END - lead
+
+
+@pytest.mark.parametrize(
+    ("planned_block", "lead", "earliest"),
+    [
+        # A managed group may not drain after EKS's own action at end - 40 min...
+        (block(), timedelta(minutes=39), "40 min"),
+        # ... nor, on an UltraServer block, later than 10 min before EC2 reclaims (60 + 10).
+        (ultra(), timedelta(minutes=69), "1 h 10 min"),
+    ],
+)
+def test_fails_for_a_managed_drain_lead_below_the_default(
+    planned_block: Any, lead: timedelta, earliest: str
+) -> None:
+    with pytest.raises(CapacityBlockError) as caught:
+        plan_block(planned_block, node_group=NodeGroupKind.MANAGED, drain_lead=lead)
+
+    message = " ".join(str(caught.value).split())
+    assert "too short for a managed node group" in message
+    assert "EKS's own scale-down at end - 40 min" in message
+    assert f"at least {earliest}, or leave it out for the default {earliest}" in message
+
+
+def test_a_managed_drain_lead_at_or_above_the_default_is_accepted() -> None:
+    (at_default,) = plan_block(
+        block(), node_group=NodeGroupKind.MANAGED, drain_lead=timedelta(minutes=40)
+    ).node_groups
+    (longer,) = plan_block(
+        block(), node_group=NodeGroupKind.MANAGED, drain_lead=timedelta(minutes=50), period=5 * MIN
+    ).node_groups
+
+    assert at_default.scale_down == datetime(2027, 3, 15, 10, 50, tzinfo=UTC)
+    assert longer.scale_down == datetime(2027, 3, 15, 10, 40, tzinfo=UTC)
+
+
+def test_both_kinds_report_their_own_floor_at_once() -> None:
+    with pytest.raises(CapacityBlockError) as caught:
+        plan_block(ultra(), drain_lead=timedelta(minutes=45))
+
+    managed, self_managed = caught.value.problems
+    assert "managed node group" in managed
+    assert "at least 1 h 10 min" in managed
+    assert "self-managed node group" in self_managed
+    assert "at least 1 h 2 min 30 s" in self_managed
 
 
 def test_fails_for_a_drain_lead_as_long_as_the_block() -> None:
@@ -193,9 +345,13 @@ def test_fails_for_a_drain_lead_as_long_as_the_block() -> None:
         plan_block(one_day(), drain_lead=timedelta(days=1))
 
 
-def test_fails_for_a_drain_lead_with_managed_node_groups() -> None:
-    with pytest.raises(CapacityBlockError, match=r"EKS scales managed node groups.*by itself"):
-        plan_block(block(), node_group=NodeGroupKind.MANAGED, drain_lead=timedelta(minutes=50))
+@pytest.mark.parametrize("period", [timedelta(0), timedelta(seconds=30), 6 * MIN])
+def test_fails_for_a_period_outside_one_to_five_minutes(period: timedelta) -> None:
+    with pytest.raises(CapacityBlockError) as caught:
+        plan_block(block(), period=period)
+
+    assert "is outside 1 min to 5 min" in str(caught.value)
+    assert "the default is 1 min" in str(caught.value)
 
 
 # -- text chart ------------------------------------------------------------------------------
@@ -211,6 +367,7 @@ def test_chart_has_legend_definition_bars_and_events() -> None:
     assert text.isascii()
     assert "Legend:" in text
     assert "S start" in text
+    assert "K EKS's own scale-down of managed node groups" in " ".join(text.split())
     assert "R EC2 starts" in text
     assert " ".join(WORK_SHARE_DEFINITION.split()) in " ".join(text.split())
     (managed,) = chart_rows(text, "managed")
@@ -225,9 +382,12 @@ def test_chart_has_legend_definition_bars_and_events() -> None:
         assert bar.index("D") < bar.index("R") < bar.index("E") == len(bar) - 1
         assert "-" in bar[bar.index("D") : bar.index("R")]
         assert set(bar[bar.index("R") + 1 : -1]) == {"x"}
+    # EKS's own action shares the drain start's cell; the row's drain start wins it.
+    assert "K" not in managed.split()[1]
     for line in (
         "2027-03-01T11:30:00Z  start",
         "2027-03-15T10:50:00Z  end - 40 min  D",
+        "2027-03-15T10:50:00Z  end - 40 min  K",
         "2027-03-15T11:00:00Z  end - 30 min  R",
         "2027-03-15T11:30:00Z  end           E",
     ):
@@ -240,11 +400,15 @@ def test_chart_shows_both_kinds_draining_before_ec2_reclaims_an_ultraserver_bloc
 
     managed_bar = chart_rows(text, "managed")[0].split()[1]
     self_bar = chart_rows(text, "self-managed")[0].split()[1]
-    # Both drain from end - 70 min, before EC2 reclaims at end - 60 min.
+    # Both drain from end - 70 min, before EC2 reclaims at end - 60 min; EKS's own action
+    # (managed row only) comes at end - 40 min, inside EC2's reclaim.
     assert self_bar.index("D") < self_bar.index("R")
-    assert managed_bar.index("D") < managed_bar.index("R")
+    assert managed_bar.index("D") < managed_bar.index("R") < managed_bar.index("K")
+    assert "K" not in self_bar
+    assert managed_bar[managed_bar.index("R") + 1 : managed_bar.index("K")].strip("x") == ""
     assert chart_rows(text, "self-managed")[0].endswith("95.1%")
     assert chart_rows(text, "managed")[0].endswith("95.1%")
+    assert "2027-03-15T10:50:00Z  end - 40 min      K" in text
     assert "Warning: EKS's own scale-down at 2027-03-15T10:50:00Z comes after" in text
 
 
@@ -290,11 +454,58 @@ def test_now_before_the_start_gives_the_phase_without_a_marker() -> None:
     assert chart_rows(text, "now") == []
 
 
-def test_chart_is_deterministic() -> None:
-    planned = Plan(blocks=(plan_block(block()), plan_block(ultra())))
+def test_legend_leaves_k_out_without_managed_node_groups() -> None:
+    text = format_plan(
+        Plan(blocks=(plan_block(block(), node_group=NodeGroupKind.SELF_MANAGED),)), width=100
+    )
 
-    assert format_plan(planned, width=90) == format_plan(planned, width=90)
-    assert format_plan_svg(planned) == format_plan_svg(planned)
+    assert "K EKS" not in text
+    assert " K " not in text
+
+
+_RENDER = """
+from datetime import datetime, timezone
+from capblock_constructs.capacity_block import CapacityBlock
+from capblock_constructs.timeline import Plan, plan_block
+from capblock_constructs.timeline_svg import format_plan_svg
+from capblock_constructs.timeline_text import format_plan
+
+UTC = timezone.utc
+END = datetime(2027, 3, 15, 11, 30, tzinfo=UTC)
+blocks = [
+    CapacityBlock(
+        capacity_reservation_id="cr-0123456789abcdef0", instance_type="p5.48xlarge",
+        availability_zone="us-east-2a", instance_count=4,
+        start=datetime(2027, 3, 1, 11, 30, tzinfo=UTC), end=END,
+    ),
+    CapacityBlock(
+        capacity_reservation_id="cr-0fedcba9876543210", instance_type="p6e-gb200.36xlarge",
+        availability_zone="us-east-1-dfw-2a", instance_count=18, ultraserver_type="u-p6e-gb200x72",
+        start=datetime(2027, 3, 14, 11, 30, tzinfo=UTC), end=END,
+    ),
+]
+planned = Plan(blocks=tuple(plan_block(b) for b in blocks), now=datetime(2027, 3, 8, tzinfo=UTC))
+print(format_plan(planned, width=90))
+print(format_plan_svg(planned))
+"""
+
+
+def test_chart_and_svg_are_the_same_in_any_process() -> None:
+    # Fresh interpreters with different hash seeds (set and dict orders) and time zones
+    # (a local-time conversion) must print the same bytes: nothing reads the clock, the
+    # host's zone or an unordered collection's order.
+    outputs = []
+    for seed, zone in (("1", "UTC"), ("2", "Asia/Tokyo"), ("3", "America/Los_Angeles")):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "TZ": zone}
+        result = subprocess.run(
+            [sys.executable, "-c", _RENDER], capture_output=True, text=True, env=env, check=True
+        )
+        outputs.append(result.stdout)
+
+    assert "cr-0fedcba9876543210" in outputs[0]
+    assert "</svg>" in outputs[0]
+    assert outputs[1] == outputs[0]
+    assert outputs[2] == outputs[0]
 
 
 # -- SVG ---------------------------------------------------------------------------------------
@@ -317,10 +528,10 @@ def test_svg_parses_and_holds_the_events() -> None:
     texts = svg_texts(document)
     for moment in (
         "2027-03-01T11:30:00Z",  # instance block start
-        "2027-03-15T10:50:00Z",  # EKS scale-down / default self-managed drain
+        "2027-03-15T10:50:00Z",  # default drain of both kinds, and EKS's own scale-down
         "2027-03-15T11:00:00Z",  # EC2 reclaim start, instance block
         "2027-03-15T10:30:00Z",  # EC2 reclaim start, UltraServer block
-        "2027-03-15T10:20:00Z",  # UltraServer self-managed drain
+        "2027-03-15T10:20:00Z",  # UltraServer drain of both kinds
         "2027-03-15T11:30:00Z",  # end
         "now 2027-03-08T00:00:00Z",
     ):
@@ -330,6 +541,21 @@ def test_svg_parses_and_holds_the_events() -> None:
     assert WORK_SHARE_DEFINITION in texts
     assert RESERVATION_ID in texts
     assert ULTRA_ID in texts
+
+
+def test_svg_marks_eks_with_the_drain_start_it_shares_a_moment_with() -> None:
+    root = ET.fromstring(
+        format_plan_svg(Plan(blocks=(plan_block(block()), plan_block(ultra())))).encode("utf-8")
+    )
+
+    markers = [
+        [text.text for text in group.iter(f"{SVG_NS}text") if text.get("font-size") == "10"]
+        for group in root.iter(f"{SVG_NS}g")
+        if group.get("class") == "block"
+    ]
+    # After the axis labels: instance block D and K both at end - 40 min, one label;
+    # UltraServer block D at end - 70 min, R at end - 60 min, K at end - 40 min.
+    assert [item[-4:] for item in markers] == [["S", "D/K", "R", "E"], ["D", "R", "K", "E"]]
 
 
 def test_svg_draws_a_group_per_node_group() -> None:
@@ -499,8 +725,11 @@ def test_plan_command_writes_the_svg(
     [
         (["plan", "cr-0123456789abcdef1"], "no entry for cr-0123456789abcdef1"),
         (["plan", "--region", "eu-west-1"], "none of the Capacity Blocks"),
-        (["plan", "--drain-lead", "30", RESERVATION_ID], "use at least 32 min 30 s"),
-        (["plan", "--node-group", "managed", "--drain-lead", "50"], "drop the drain lead"),
+        (["plan", "--drain-lead", "30", RESERVATION_ID], "at least 32 min 30 s"),
+        (["plan", "--node-group", "managed", "--drain-lead", "39"], "at least 40 min"),
+        (["plan", "--drain-lead", "36", "--period", "5", RESERVATION_ID], "at least 36 min 30 s"),
+        (["plan", "--period", "6"], "controller period 6 min is outside 1 min to 5 min"),
+        (["plan", "--period", "0"], "controller period 0 min is outside 1 min to 5 min"),
         (["plan", "--now", "yesterday"], "--now 'yesterday' is not an ISO 8601 timestamp"),
         (["plan", "--svg", "/nonexistent-dir/plan.svg"], "cannot write the SVG"),
     ],
@@ -552,22 +781,40 @@ def test_plan_command_rejects_a_drain_lead_that_is_not_minutes(
     assert "'40m' is not a whole number of minutes" in err
 
 
-def test_managed_drain_lead_is_reported_once_for_all_blocks(
+def test_plan_command_takes_a_managed_drain_lead(
     cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(["plan", "--node-group", "managed", "--drain-lead", "50"], capsys)
+    code, out, _ = run(
+        ["plan", RESERVATION_ID, "--node-group", "managed", "--drain-lead", "50", "--period", "5"],
+        capsys,
+    )
+
+    assert code == 0
+    assert chart_rows(out, "self-managed") == []
+    assert "2027-03-15T10:40:00Z  end - 50 min  D" in out
+    assert "2027-03-15T10:50:00Z  end - 40 min  K" in out
+
+
+def test_a_bad_period_is_reported_once_for_all_blocks(
+    cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(["plan", "--period", "9"], capsys)
 
     assert code == 2
-    assert err.count("a drain lead of 50 min was given for a managed node group") == 1
+    assert err.count("controller period 9 min is outside") == 1
 
 
 def test_drain_lead_problems_name_each_block(cache: Path) -> None:
-    # 45 min suits the instance block (reclaim at end - 30 min), not the UltraServer one (60).
+    # 45 min suits the instance block (floors 40 min managed, 32 min 30 s self-managed),
+    # not the UltraServer one (1 h 10 min managed, 1 h 2 min 30 s self-managed).
     with pytest.raises(CapacityBlockError) as caught:
         plan(drain_lead=timedelta(minutes=45))
 
-    (problem,) = caught.value.problems
-    assert problem.startswith(f"Capacity Block {ULTRA_ID}: drain lead 45 min leaves no time")
+    assert len(caught.value.problems) == 2
+    for problem, kind in zip(caught.value.problems, ("managed", "self-managed"), strict=True):
+        assert problem.startswith(
+            f"Capacity Block {ULTRA_ID}: drain lead 45 min is too short for a {kind} node group"
+        )
 
 
 def test_plan_help_states_the_work_share_definition(capsys: pytest.CaptureFixture[str]) -> None:
@@ -575,5 +822,101 @@ def test_plan_help_states_the_work_share_definition(capsys: pytest.CaptureFixtur
 
     assert code == 0
     assert "--drain-lead MINUTES" in out
+    assert "--period MINUTES" in out
     assert "--node-group {managed,self-managed,both}" in out
+    flat = " ".join(out.split())
+    assert "scales node groups (managed and self-managed) to zero" in flat
+    assert "EKS's own action also scales managed node groups to zero 40 minutes" in flat
     assert "Work share = (scale-down time - start) / (end - start)" in out
+
+
+# -- module structure --------------------------------------------------------------------------
+
+PACKAGE_DIR = Path(capblock_constructs.__file__).parent
+# The modules this layering concerns: the plan model and its renderers, the value object
+# and its lookup, and the command that uses them all.
+LAYERED = {
+    "capblock_constructs._chart_axis",
+    "capblock_constructs._context_cache",
+    "capblock_constructs._ids",
+    "capblock_constructs._reservation_lookup",
+    "capblock_constructs.capacity_block",
+    "capblock_constructs.cli",
+    "capblock_constructs.timeline",
+    "capblock_constructs.timeline_svg",
+    "capblock_constructs.timeline_text",
+}
+
+
+def module_imports() -> dict[str, set[str]]:
+    """Each package module and the package modules it imports anywhere (lazily too).
+
+    Package ``__init__`` modules are left out: the top-level one maps names to modules
+    for lazy loading, and importing any submodule runs it.
+    """
+    modules = {
+        ".".join(path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts): path
+        for path in PACKAGE_DIR.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name.rsplit(".", 1)[0]
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")
+                    parts = parts[: len(parts) - node.level + 1]
+                    base = ".".join(parts + ([node.module] if node.module else []))
+                found.add(base)
+                found |= {f"{base}.{alias.name}" for alias in node.names}
+        graph[name] = found & set(modules)
+    return graph
+
+
+def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    todo = list(graph[start])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name])
+    return seen
+
+
+def test_the_import_graph_sees_relative_imports() -> None:
+    graph = module_imports()
+
+    # The graph must see what the checks below rely on, or they would pass vacuously.
+    assert "capblock_constructs.timeline" in graph["capblock_constructs.timeline_text"]
+    assert "capblock_constructs._chart_axis" in graph["capblock_constructs.timeline_svg"]
+    assert "capblock_constructs.controller.runtime.phase" in graph["capblock_constructs.timeline"]
+    assert "capblock_constructs._reservation_lookup" in graph["capblock_constructs.capacity_block"]
+
+
+def test_no_module_imports_another_in_a_circle() -> None:
+    graph = module_imports()
+
+    circles = sorted(name for name in LAYERED if name in reachable(graph, name))
+    assert circles == []
+
+
+def test_the_plan_model_imports_no_renderer_and_the_lookup_no_value_object() -> None:
+    graph = module_imports()
+
+    renderers = {
+        "capblock_constructs._chart_axis",
+        "capblock_constructs.timeline_svg",
+        "capblock_constructs.timeline_text",
+    }
+    assert reachable(graph, "capblock_constructs.timeline") & renderers == set()
+    assert "capblock_constructs.capacity_block" not in reachable(
+        graph, "capblock_constructs._reservation_lookup"
+    )
+    # The phase rule ships alone in the controller's Lambda asset.
+    assert reachable(graph, "capblock_constructs.controller.runtime.phase") == set()

@@ -1,4 +1,4 @@
-"""The deterministic clock and the timestamp format scheduled actions accept."""
+"""The deterministic clock and the UTC timestamp format of the cache and the plan."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ def test_bad_pinned_now_is_a_clear_error(pinned: object, expected: str) -> None:
         now(app)
 
 
-def test_format_is_the_scheduled_action_format() -> None:
-    # AWS::AutoScaling::ScheduledAction StartTime: "YYYY-MM-DDThh:mm:ssZ format in UTC/GMT only".
+def test_format_is_whole_seconds_in_utc_with_z() -> None:
+    # The form cache entries, `capblock` output and EC2's own timestamps use: UTC, whole
+    # seconds, a trailing Z.
     moment = datetime(2027, 3, 1, 20, 30, 15, 123000, tzinfo=timezone(timedelta(hours=9)))
     assert format_utc(moment) == "2027-03-01T11:30:15Z"
 

@@ -1,4 +1,8 @@
-"""Hand-written SVG for ``capblock plan --svg``: standard library only, deterministic."""
+"""The plan of Capacity Blocks as SVG, for ``capblock plan --svg``.
+
+Hand-written with the standard library only, and deterministic: the same
+plan always gives the same bytes.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,11 @@ import textwrap
 from datetime import datetime
 from xml.sax.saxutils import escape, quoteattr
 
+from ._chart_axis import ChartAxis
 from ._time import format_utc
-from .timeline import WORK_SHARE_DEFINITION, BlockPlan, Plan, _ChartAxis, format_duration
+from .timeline import WORK_SHARE_DEFINITION, BlockPlan, Plan, format_duration
+
+__all__ = ["format_plan_svg"]
 
 WIDTH = 960
 _LEFT = 120
@@ -49,12 +56,27 @@ def _line(x1: float, y1: float, x2: float, y2: float, stroke: str, dash: bool = 
     )
 
 
+def _markers(plan: BlockPlan) -> dict[datetime, str]:
+    """The marker letters by moment, in time order; letters at one moment share a label."""
+    block = plan.block
+    found = [(block.start, "S"), (block.reclaim_start, "R"), (block.end, "E")]
+    found += [(group.scale_down, "D") for group in plan.node_groups]
+    if plan.eks_scale_down is not None:
+        found.append((plan.eks_scale_down, "K"))
+    letters: dict[datetime, list[str]] = {}
+    for moment, marker in sorted(found, key=lambda item: (item[0], "SDKRE".index(item[1]))):
+        if marker not in letters.setdefault(moment, []):
+            letters[moment].append(marker)
+    # Two letters at one x would be drawn on top of each other (D and K on instance blocks).
+    return {moment: "/".join(markers) for moment, markers in letters.items()}
+
+
 def _block(
     plan: BlockPlan, now: datetime | None, top: float, number: int
 ) -> tuple[list[str], float]:
     """The SVG elements of one block, starting at ``top``; returns them and the next top."""
     block = plan.block
-    axis = _ChartAxis.for_block(plan)
+    axis = ChartAxis.for_block(plan)
 
     def x(moment: datetime) -> float:
         return _LEFT + axis.position(moment, _BAR, _GAP)
@@ -90,9 +112,8 @@ def _block(
         parts.append(_text(x(axis.tail_start), y, format_utc(axis.tail_start), font_size="10"))
     # One row of marker letters above the bars; their lines cross every bar.
     y += 14
-    markers = {(block.start, "S"), (block.reclaim_start, "R"), (block.end, "E")}
-    markers |= {(group.scale_down, "D") for group in plan.node_groups}
-    for moment, marker in sorted(markers):
+    markers = _markers(plan)
+    for moment, marker in markers.items():
         parts.append(_text(x(moment), y, marker, font_size="10", text_anchor="middle"))
     y += 4
     bar_top = y
@@ -118,7 +139,7 @@ def _block(
         parts.append(_text(_LEFT + _BAR + 8, y + 13, group.work_share_text, font_weight="bold"))
         parts.append("</g>")
         y += _ROW
-    for moment, _marker in sorted(markers):
+    for moment in markers:
         parts.append(_line(x(moment), bar_top - 2, x(moment), y - _ROW + 20, "#000000"))
     if now is not None and block.start <= now <= block.end:
         parts.append(_line(x(now), bar_top - 2, x(now), y, _COLOURS["now"], dash=True))
@@ -171,8 +192,13 @@ def _block(
     return parts, y + 18
 
 
-def render_plan(plan: Plan) -> str:
-    """The plan as an SVG document: a bar per block and node group, markers and events."""
+def format_plan_svg(plan: Plan) -> str:
+    """The plan as a standalone SVG document (UTF-8 text), the same for the same plan.
+
+    A bar per block and node group, with markers S (start and scale-up), D
+    (drain start), K (EKS's own scale-down of managed node groups), R (EC2
+    reclaim start) and E (end), then the events and work shares.
+    """
     body: list[str] = []
     y = 24.0
     count = len(plan.blocks)
@@ -187,6 +213,7 @@ def render_plan(plan: Plan) -> str:
     )
     y += 22
     legend_x = 10.0
+    managed = any(item.eks_scale_down is not None for item in plan.blocks)
     for what, label in (
         ("work", "nodes can run work"),
         ("drain", "draining"),
@@ -195,11 +222,19 @@ def render_plan(plan: Plan) -> str:
         body.append(_rect(legend_x, y - 10, 14, 12, _COLOURS[what]))
         body.append(_text(legend_x + 18, y, label))
         legend_x += 30 + 7 * len(label)
-    body.append(_text(legend_x, y, "S start / scale-up, D drain start, R EC2 reclaim start, E end"))
+    body.append(
+        _text(
+            legend_x,
+            y,
+            "S start / scale-up, D drain start, "
+            + ("K EKS's own scale-down, " if managed else "")
+            + "R EC2 reclaim start, E end",
+        )
+    )
     y += _LINE + 2
     body.append(_text(10, y, WORK_SHARE_DEFINITION, font_size="11"))
     y += _LINE + 2
-    if plan.blocks and any(_ChartAxis.for_block(item).tail_start for item in plan.blocks):
+    if plan.blocks and any(ChartAxis.for_block(item).tail_start for item in plan.blocks):
         body.append(
             _text(
                 10,
