@@ -8,6 +8,7 @@ under either version without the library depending on cdk-nag.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,3 +48,19 @@ def acknowledge(
         known = same["applies_to"]
         same["applies_to"] = [*known, *(finding for finding in findings if finding not in known)]
     resource.add_metadata("cdk_nag", {"rules_to_suppress": rules})
+
+
+def finding_text(value: Any) -> str:
+    """A resolved CloudFormation value written the way cdk-nag names it in a finding."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((function, argument),) = value.items()
+        if function == "Fn::Join":
+            separator, parts = argument
+            return str(separator).join(finding_text(part) for part in parts)
+        if function == "Ref":
+            return f"<{argument}>"
+        if function == "Fn::GetAtt":
+            return f"<{'.'.join(argument)}>"
+    return json.dumps(value, sort_keys=True)

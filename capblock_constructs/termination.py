@@ -14,7 +14,6 @@ scale-to-zero already drains the nodes before EC2 reclaims them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from ._nag import acknowledge
+from ._nag import acknowledge, finding_text
 from .errors import CapacityBlockError
 
 __all__ = [
@@ -60,22 +59,6 @@ HEALTH_SCHEDULED_CHANGE_PATTERN: Mapping[str, Any] = {
     "detail-type": ["AWS Health Event"],
     "detail": {"service": ["EC2"], "eventTypeCategory": ["scheduledChange"]},
 }
-
-
-def _nag_text(value: Any) -> str:
-    """A resolved CloudFormation value written the way cdk-nag names it in a finding."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and len(value) == 1:
-        ((function, argument),) = value.items()
-        if function == "Fn::Join":
-            separator, parts = argument
-            return str(separator).join(_nag_text(part) for part in parts)
-        if function == "Ref":
-            return f"<{argument}>"
-        if function == "Fn::GetAtt":
-            return f"<{'.'.join(argument)}>"
-    return json.dumps(value, sort_keys=True)
 
 
 class NodeTerminationHandlerQueue(Construct):
@@ -226,7 +209,7 @@ class NodeTerminationHandlerQueue(Construct):
         self._complete_statement.add_resources(arn)
         # The group ID inside an Auto Scaling group ARN is unknown before creation, so the
         # statement names the group with '*' in that one place.
-        self._acknowledge_wildcard(_nag_text(stack.resolve(arn)))
+        self._acknowledge_wildcard(finding_text(stack.resolve(arn)))
 
     @property
     def auto_scaling_group_names(self) -> tuple[str, ...]:
