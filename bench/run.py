@@ -197,8 +197,15 @@ def baseline_app(template: dict[str, Any], app: App | None = None) -> App:
         )
         parameter.override_logical_id(name)
     for name, spec in template["Resources"].items():
-        typed = typed_class(spec["Type"])
-        resource = typed(stack, name, **_keyword_arguments(typed, spec.get("Properties", {})))
+        resource: CfnResource
+        if spec["Type"].startswith("Custom::"):
+            # A custom resource has no typed class; by hand it is a CfnResource too.
+            resource = CfnResource(
+                stack, name, type=spec["Type"], properties=spec.get("Properties", {})
+            )
+        else:
+            typed = typed_class(spec["Type"])
+            resource = typed(stack, name, **_keyword_arguments(typed, spec.get("Properties", {})))
         resource.override_logical_id(name)
         for key in (
             "DependsOn",

@@ -11,17 +11,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._node_labels import BLOCK_END_LABEL, RESERVATION_LABEL
+    from ._node_labels import RESERVATION_LABEL
     from .ami import AmiResolution, EksOptimizedAmi
     from .capacity_block import (
-        DEFAULT_SCHEDULE_SAFETY_MARGIN,
         EC2_RECLAIM_LEAD,
         EC2_RECLAIM_LEAD_ULTRASERVER,
         EKS_MANAGED_SCALE_DOWN_LEAD,
-        SCHEDULED_ACTION_MAX_DELAY,
         BlockPhase,
         CapacityBlock,
     )
+    from .controller import CapacityBlockController
     from .efa import EfaSecurityGroup, efa_network_interfaces
     from .errors import CapacityBlockError
     from .instance_types import (
@@ -37,11 +36,7 @@ if TYPE_CHECKING:
         RootVolume,
     )
     from .managed_node_group import CapacityBlockManagedNodeGroup
-    from .self_managed_node_group import (
-        CapacityBlockSelfManagedNodeGroup,
-        SchedulePlan,
-        plan_schedule,
-    )
+    from .self_managed_node_group import CapacityBlockSelfManagedNodeGroup
     from .taints import TAINT_EFFECTS, NodeTaint, accelerator_taints
     from .termination import (
         NTH_CHART_REPOSITORY,
@@ -56,24 +51,23 @@ if TYPE_CHECKING:
         NodeGroupPlan,
         Plan,
         PlanEvent,
-        format_plan,
-        format_plan_svg,
         plan,
         plan_block,
     )
+    from .timeline_svg import format_plan_svg
+    from .timeline_text import format_plan
 
 # Where each public name lives.
 _EXPORTS = {
     "AmiResolution": ".ami",
-    "BLOCK_END_LABEL": "._node_labels",
     "BlockPhase": ".capacity_block",
     "BlockPlan": ".timeline",
     "CapacityBlock": ".capacity_block",
     "CapacityBlockError": ".errors",
+    "CapacityBlockController": ".controller",
     "CapacityBlockLaunchTemplate": ".launch_template",
     "CapacityBlockManagedNodeGroup": ".managed_node_group",
     "CapacityBlockSelfManagedNodeGroup": ".self_managed_node_group",
-    "DEFAULT_SCHEDULE_SAFETY_MARGIN": ".capacity_block",
     "EC2_RECLAIM_LEAD": ".capacity_block",
     "EC2_RECLAIM_LEAD_ULTRASERVER": ".capacity_block",
     "EKS_MANAGED_SCALE_DOWN_LEAD": ".capacity_block",
@@ -93,25 +87,20 @@ _EXPORTS = {
     "RESERVATION_LABEL": "._node_labels",
     "RESERVATION_TAG_KEY": ".launch_template",
     "RootVolume": ".launch_template",
-    "SCHEDULED_ACTION_MAX_DELAY": ".capacity_block",
-    "SchedulePlan": ".self_managed_node_group",
     "TAINT_EFFECTS": ".taints",
     "WORK_SHARE_DEFINITION": ".timeline",
     "accelerator_taints": ".taints",
     "efa_network_interfaces": ".efa",
     "eks_ami_type": ".instance_types",
-    "format_plan": ".timeline",
-    "format_plan_svg": ".timeline",
+    "format_plan": ".timeline_text",
+    "format_plan_svg": ".timeline_svg",
     "instance_type_info": ".instance_types",
     "known_instance_types": ".instance_types",
     "plan": ".timeline",
     "plan_block": ".timeline",
-    "plan_schedule": ".self_managed_node_group",
 }
 
 __all__ = [
-    "BLOCK_END_LABEL",
-    "DEFAULT_SCHEDULE_SAFETY_MARGIN",
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
@@ -120,13 +109,13 @@ __all__ = [
     "NTH_MANAGED_TAG",
     "RESERVATION_LABEL",
     "RESERVATION_TAG_KEY",
-    "SCHEDULED_ACTION_MAX_DELAY",
     "TAINT_EFFECTS",
     "WORK_SHARE_DEFINITION",
     "AmiResolution",
     "BlockPhase",
     "BlockPlan",
     "CapacityBlock",
+    "CapacityBlockController",
     "CapacityBlockError",
     "CapacityBlockLaunchTemplate",
     "CapacityBlockManagedNodeGroup",
@@ -142,7 +131,6 @@ __all__ = [
     "Plan",
     "PlanEvent",
     "RootVolume",
-    "SchedulePlan",
     "accelerator_taints",
     "efa_network_interfaces",
     "eks_ami_type",
@@ -152,7 +140,6 @@ __all__ = [
     "known_instance_types",
     "plan",
     "plan_block",
-    "plan_schedule",
 ]
 
 

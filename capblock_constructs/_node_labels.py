@@ -14,12 +14,6 @@ from .taints import TAINT_EFFECTS, NodeTaint
 RESERVATION_LABEL = "capblock-constructs/capacity-reservation-id"
 """Node label carrying the Capacity Block's reservation ID, for node selectors."""
 
-BLOCK_END_LABEL = "capblock-constructs/capacity-block-end"
-"""Node label carrying the block's end in ISO 8601 basic form, e.g. ``20270315T113000Z``.
-
-Label values cannot hold ':' or '+', so the extended ISO form is not allowed.
-"""
-
 # An optional DNS-subdomain prefix and a name of up to 63 characters; values up to 63
 # characters of the same alphabet (may be empty).
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
@@ -28,11 +22,12 @@ _VALUE = re.compile(rf"^({_NAME})?$")
 
 
 def block_labels(block: CapacityBlock) -> dict[str, str]:
-    """The labels every node on ``block`` carries."""
-    return {
-        RESERVATION_LABEL: block.capacity_reservation_id,
-        BLOCK_END_LABEL: block.end.strftime("%Y%m%dT%H%M%SZ"),
-    }
+    """The labels every node on ``block`` carries.
+
+    Only the reservation ID: a label with the block's end would go stale when the block is
+    extended (same ID, new end), and nothing could correct it on running self-managed nodes.
+    """
+    return {RESERVATION_LABEL: block.capacity_reservation_id}
 
 
 def merge_labels(

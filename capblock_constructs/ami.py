@@ -5,12 +5,13 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from aws_cdk import Annotations, Token
+from aws_cdk import Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from ._problems import Problems
+from ._warnings import warn
 from .instance_types import instance_type_info
 
 __all__ = ["AmiResolution", "EksOptimizedAmi"]
@@ -141,8 +142,9 @@ def resolve_image_id(
         if ami.architecture is None and info is not None:
             # A pinned ID says nothing about its architecture, so a mismatch with the
             # instance type would only show when the nodes fail to boot.
-            Annotations.of(scope).add_warning_v2(
-                "capblock-constructs:pinnedAmiArchitectureUnchecked",
+            warn(
+                scope,
+                "ami-architecture-unchecked",
                 f"image_id {ami.image_id!r} is pinned without its architecture, so synthesis "
                 f"cannot check that it fits {instance_type} ({info.architecture}); pass "
                 f"EksOptimizedAmi.pinned({ami.image_id!r}, architecture={info.architecture!r}).",

@@ -1,46 +1,30 @@
-"""An EKS managed node group on a Capacity Block, scaled up when the block starts.
+"""An EKS managed node group on a Capacity Block, sized at run time by the controller.
 
 How the desired size follows the block
 --------------------------------------
 EKS creates no scale-up when a Capacity Block starts; it only scales a
 ``CAPACITY_BLOCK`` node group to zero 40 minutes before the end ("Amazon EKS
-Node Group Capacity Scaledown Before Reservation End"). This construct
-therefore writes the desired size that fits the block's phase at synth time
-(``_time.now``, pinnable with context ``capblock-constructs:now``):
+Node Group Capacity Scaledown Before Reservation End"). The stack's
+:class:`~capblock_constructs.controller.CapacityBlockController` does the
+rest at run time: it reads the live reservation every period and sets the
+node group's desired size through ``eks:UpdateNodegroupConfig``: 0 until the
+block is active, the target size while it is, and 0 from ``end - drain_lead``
+(40 minutes, 70 for UltraServer blocks, whose instances EC2 starts reclaiming
+60 minutes before the end, before EKS's own action). An extension moves the
+live end and the drain with it; EKS's own action stays as a second line.
 
-- before the start: ``DesiredSize`` 0, plus a one-time EventBridge Scheduler
-  schedule at the start that calls ``eks:UpdateNodegroupConfig`` with the
-  target size (no Lambda function);
-- within ``schedule_safety_margin`` of the start: the target size at once
-  (the Auto Scaling group reports launch errors until the block is active,
-  then launches), no schedule, and a warning;
-- while the block is active: the target size, no schedule;
-- from the scale-down time: 0, so a late deployment never scales a draining
-  group back up. For instance blocks that is EKS's own scale-down, 40 minutes
-  before the end. UltraServer blocks, whose instances EC2 starts reclaiming
-  60 minutes before the end, scale down 70 minutes before it: EKS's action
-  at 40 minutes would come after EC2 began terminating, so the construct adds
-  a second one-time schedule that sets the desired size to 0 then (and keeps
-  the group at 0 from ``schedule_safety_margin`` before that time, when the
-  schedule could no longer be created in time);
-- at or after the end: an error.
-
-When the scale-up schedule fires, the node group's live desired size differs
-from the template's 0 until the next synth and deploy, which writes the target size
-(the block is active by then) and drops the schedule. CloudFormation only
-calls EKS when the template value changes, so an unchanged template does not
-undo the scale-up; a template synthesized before the start and deployed after
-it would, so deploy from a fresh synth.
-
-Both schedules hold times computed from the block at synth time. An extended
-block keeps its reservation ID but gets a new end, so refresh the cached
-lookup and deploy again after buying an extension: until then an UltraServer
-block's scale-down schedule still fires 70 minutes before the old end.
-
-The schedules use the API's default ``ActionAfterCompletion`` of ``NONE``:
-the CloudFormation resource has no such property (registry schema of
-``AWS::Scheduler::Schedule``), and ``DELETE`` would make a schedule vanish
-behind CloudFormation's back.
+The template does not depend on when it is synthesized. ``ScalingConfig`` is
+always ``MinSize`` 0, ``DesiredSize`` 0 and ``MaxSize`` the block's instance
+count: the EKS API needs all three when the group is created ("When creating a
+node group, you must specify all or none of the properties", EKS API reference,
+NodegroupScalingConfig), and AWS asks for desired size 0 when the group is
+created before the block is active. The values never change afterwards, so a
+stack update never sends EKS a smaller desired size for a running group:
+"Whenever this parameter changes, the number of worker nodes in the node group
+is updated to the specified size ... When using CloudFormation, no action
+occurs if you remove this parameter from your CFN template" (EKS API,
+``NodegroupScalingConfig.desiredSize``). The target and largest size live in
+the controller's configuration instead.
 
 Updates and replacement
 -----------------------
@@ -52,7 +36,7 @@ upgrading managed node groups with Capacity Blocks, make sure that the desired
 size of the node group is set to 0" (EKS user guide, Capacity Blocks for
 managed node groups). Change the template, or the cluster's Kubernetes
 version, before the block starts or after it ends, or scale the group to 0
-first (``aws eks update-nodegroup-config --scaling-config desiredSize=0``).
+first (set ``desired_size=0`` and deploy; the controller then drains it).
 ``CapacityType``, ``AmiType``, ``Subnets``, ``NodeRole`` and
 ``NodegroupName`` are create-only (CloudFormation registry schema of
 ``AWS::EKS::Nodegroup``): changing one replaces the node group, which fails
@@ -65,22 +49,25 @@ while the group is at 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
 
-from aws_cdk import Annotations, Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_v1
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from . import _time
+from ._node_group_checks import check_drain_lead, check_not_ended, check_sizes
 from ._node_labels import merge_labels, validate_labels_and_taints
 from ._node_role import default_node_role
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
-from .capacity_block import DEFAULT_SCHEDULE_SAFETY_MARGIN, CapacityBlock, require_capacity_block
+from ._warnings import warn
+from .capacity_block import CapacityBlock, require_capacity_block
+from .controller.construct import CapacityBlockController
+from .controller.runtime.phase import GroupKind, drain_time
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
 from .instance_types import InstanceTypeInfo, instance_type_info
@@ -123,8 +110,6 @@ _AMI_TYPES = frozenset(
     }
 )
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
-_SCHEDULER_RETRY_ATTEMPTS = 10
-_SCHEDULER_MAX_EVENT_AGE_SECONDS = 3600
 
 
 class _HasClusterName(Protocol):
@@ -132,27 +117,41 @@ class _HasClusterName(Protocol):
     def cluster_name(self) -> str: ...
 
 
+@dataclass(frozen=True, kw_only=True)
+class _CheckedInputs:
+    """The managed node group's inputs after validation."""
+
+    subnets: list[ec2.ISubnet]
+    ami_type: str | None
+    max_size: int
+    target_size: int
+    drain_lead: timedelta
+    labels: dict[str, str]
+    taints: list[NodeTaint]
+    interfaces: list[NetworkInterface] | None
+    cluster_security_group_id: str | None
+
+
 class CapacityBlockManagedNodeGroup(Construct):
     """An ``AWS::EKS::Nodegroup`` with ``CapacityType: CAPACITY_BLOCK`` on one Capacity Block.
 
     It creates a :class:`CapacityBlockLaunchTemplate` (the block's instance
     type, market type and reservation; no instance profile; IMDSv2; an
-    encrypted gp3 root volume), the node group pinned to that template's
-    version with ``MinSize`` 0 and ``MaxSize`` the block's instance count,
-    and, for a block that has not started, a one-time EventBridge Scheduler
-    schedule that scales the group up at the start (see the module docstring
-    for how the desired size follows the block). EKS scales the group down
-    itself 40 minutes before the end; only UltraServer blocks, which EC2
-    reclaims 60 minutes before the end, get a scale-down schedule of their own
-    70 minutes before it. Changing the launch template rolls the nodes, which
-    AWS asks to do at desired size 0 (see "Updates and replacement" in the
-    module docstring).
+    encrypted gp3 root volume) and the node group pinned to that template's
+    version, in the block's Availability Zone only, then registers the group
+    with the stack's :class:`CapacityBlockController`, which sizes it from
+    the live reservation: 0 until the block is active, ``desired_size`` while
+    it is, and 0 from ``drain_lead`` before the (live) end. The deploy that
+    creates the group runs the controller once, so the group has the right
+    size when ``cdk deploy`` returns. EKS's own scale-down 40 minutes before
+    the end stays in place as a second line. Changing the launch template
+    rolls the nodes, which AWS asks to do at desired size 0 (see "Updates and
+    replacement" in the module docstring).
 
-    Nodes get the labels :data:`RESERVATION_LABEL` and
-    :data:`BLOCK_END_LABEL`, and a ``NoSchedule`` taint for the accelerator
-    (``nvidia.com/gpu`` or ``aws.amazon.com/neuron``) that keeps pods without
-    the toleration off. Invalid input raises :class:`CapacityBlockError`
-    listing every problem.
+    Nodes get the label :data:`RESERVATION_LABEL` and a ``NoSchedule`` taint
+    for the accelerator (``nvidia.com/gpu`` or ``aws.amazon.com/neuron``)
+    that keeps pods without the toleration off. Invalid input raises
+    :class:`CapacityBlockError` listing every problem.
 
     :param cluster: The EKS cluster: an ``aws_eks_v2`` or ``aws_eks`` cluster,
         or either module's ``Cluster.from_cluster_attributes``; anything with
@@ -201,15 +200,21 @@ class CapacityBlockManagedNodeGroup(Construct):
     :param taints: The node taints. Defaults to ``NoSchedule`` on
         ``nvidia.com/gpu`` (NVIDIA) or ``aws.amazon.com/neuron`` (Neuron);
         pass ``[]`` for none.
-    :param max_size: The largest group size. Defaults to the block's
-        instance count, which it may not exceed.
-    :param desired_size: How many nodes to run while the block is active.
-        Defaults to ``max_size``.
-    :param schedule_safety_margin: A schedule is only created for a time more
-        than this long after synth, so it is never in the past when the stack
-        deploys; closer to the start, the group is sized as if the block were
-        active, and closer to an UltraServer block's scale-down time, it is
-        kept at 0. Defaults to 15 minutes.
+    :param max_size: The most nodes the controller runs. Defaults to the
+        block's instance count, which it may not exceed. The node group's own
+        ``MaxSize`` is always the block's count, so changing this never
+        changes the template's scaling configuration.
+    :param desired_size: How many nodes the controller runs while the block
+        is active. Defaults to ``max_size``; 0 keeps the group empty (for
+        example to roll a launch template change mid-block).
+    :param drain_lead: How long before the block's end the controller scales
+        the group to zero. Defaults to 40 minutes (70 for UltraServer
+        blocks), when EKS's own action does for instance blocks. It may be
+        longer, never shorter: a managed group must not drain after EKS's
+        action, nor later than EC2's reclaim start minus the controller's
+        worst-case lateness.
+    :param controller: The controller that sizes the group. Defaults to the
+        stack's shared one (:meth:`CapacityBlockController.of`).
     :param instance_types: Not supported: the instance type is the block's,
         set in the launch template, and EKS fails a node group that also
         names instance types. Any value is an error.
@@ -244,16 +249,102 @@ class CapacityBlockManagedNodeGroup(Construct):
         taints: Sequence[NodeTaint] | None = None,
         max_size: int | None = None,
         desired_size: int | None = None,
-        schedule_safety_margin: Duration | timedelta | None = None,
+        drain_lead: Duration | timedelta | None = None,
+        controller: CapacityBlockController | None = None,
         instance_types: Sequence[str] | None = None,
         capacity_reservation_resource_group_arn: str | None = None,
         tags: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, id)
         require_capacity_block(capacity_block, path=self.node.path)
-        block = capacity_block
+        self.capacity_block = capacity_block
+        self.controller = controller or CapacityBlockController.of(self)
+        checked = self._check_inputs(
+            cluster=cluster,
+            vpc=vpc,
+            vpc_subnets=vpc_subnets,
+            ami_type=ami_type,
+            image_id=image_id,
+            user_data=user_data,
+            root_volume=root_volume,
+            http_put_response_hop_limit=http_put_response_hop_limit,
+            efa=efa,
+            security_groups=security_groups,
+            cluster_security_group_id=cluster_security_group_id,
+            labels=labels,
+            taints=taints,
+            max_size=max_size,
+            desired_size=desired_size,
+            drain_lead=drain_lead,
+            instance_types=instance_types,
+            capacity_reservation_resource_group_arn=capacity_reservation_resource_group_arn,
+        )
+        self.max_size = checked.max_size
+        self.target_size = checked.target_size
+        self.drain_lead = checked.drain_lead
+        self.drain_time = drain_time(capacity_block.end, checked.drain_lead)
+        self.node_role = self._node_role(cluster, node_role)
+        self.launch_template = self._launch_template(
+            vpc=vpc,
+            checked=checked,
+            image_id=image_id,
+            user_data=user_data,
+            security_groups=security_groups,
+            efa=efa,
+            root_volume=root_volume,
+            http_put_response_hop_limit=http_put_response_hop_limit,
+            capacity_reservation_resource_group_arn=capacity_reservation_resource_group_arn,
+            tags=tags,
+        )
+        self.resource = self._node_group(cluster, checked, nodegroup_name, tags)
+        self.controller.add_managed_node_group(
+            self,
+            cluster_name=cluster.cluster_name,
+            nodegroup_name=self.nodegroup_name,
+            nodegroup_arn=self.nodegroup_arn,
+            capacity_reservation_id=capacity_block.capacity_reservation_id,
+            ultraserver=capacity_block.is_ultraserver,
+            target_size=checked.target_size,
+            max_size=checked.max_size,
+            drain_lead=checked.drain_lead,
+        )
+        if image_id is not None and user_data is None:
+            warn(
+                self,
+                "custom-ami-without-user-data",
+                f"image_id {image_id!r} is set without user_data: EKS does not bootstrap custom "
+                "AMIs, so the nodes only join if the AMI bootstraps itself. Pass user_data with "
+                "a nodeadm NodeConfig (apiVersion node.eks.aws/v1alpha1), or use an AMI that "
+                "joins the cluster on its own.",
+            )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _check_inputs(
+        self,
+        *,
+        cluster: _HasClusterName,
+        vpc: ec2.IVpc,
+        vpc_subnets: ec2.SubnetSelection | None,
+        ami_type: str | None,
+        image_id: str | None,
+        user_data: str | ec2.UserData | None,
+        root_volume: RootVolume | None,
+        http_put_response_hop_limit: int,
+        efa: bool,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+        cluster_security_group_id: str | None,
+        labels: Mapping[str, str] | None,
+        taints: Sequence[NodeTaint] | None,
+        max_size: int | None,
+        desired_size: int | None,
+        drain_lead: Duration | timedelta | None,
+        instance_types: Sequence[str] | None,
+        capacity_reservation_resource_group_arn: str | None,
+    ) -> _CheckedInputs:
+        """Every input problem, raised together; the values the later steps build from."""
+        block = self.capacity_block
         problems = Problems(self.node.path)
-        margin = _margin(schedule_safety_margin, problems)
         check_block_region(self, block, problems)
         if not isinstance(getattr(cluster, "cluster_name", None), str):
             problems.add(
@@ -266,7 +357,6 @@ class CapacityBlockManagedNodeGroup(Construct):
                     f"security_groups holds {group!r}, not a security group; wrap IDs with "
                     "ec2.SecurityGroup.from_security_group_id(self, 'Sg', 'sg-...')."
                 )
-
         if instance_types is not None:
             problems.add(
                 f"instance_types {list(instance_types)!r} cannot be set: the instance type is "
@@ -274,7 +364,6 @@ class CapacityBlockManagedNodeGroup(Construct):
                 "EKS fails a node group that names instance types as well; remove "
                 "instance_types."
             )
-
         if capacity_reservation_resource_group_arn is not None and not block.is_ultraserver:
             problems.add(
                 f"capacity_reservation_resource_group_arn "
@@ -283,13 +372,18 @@ class CapacityBlockManagedNodeGroup(Construct):
                 "let you use through a resource group; remove "
                 "capacity_reservation_resource_group_arn."
             )
-
         subnets = select_block_subnets(
             vpc=vpc, vpc_subnets=vpc_subnets, capacity_block=block, problems=problems
         )
-
         resolved_ami_type = _check_ami_type(problems, block, ami_type, image_id)
-        size_max, size_target = _check_sizes(problems, block, max_size, desired_size)
+        size_target, size_max = check_sizes(block, desired_size, max_size, problems)
+        lead = check_drain_lead(
+            drain_lead,
+            kind=GroupKind.MANAGED,
+            block=block,
+            period=self.controller.period,
+            problems=problems,
+        )
         chosen_taints = (
             accelerator_taints(block.instance_type, ami_type=ami_type)
             if taints is None
@@ -325,92 +419,22 @@ class CapacityBlockManagedNodeGroup(Construct):
             root_volume=root_volume or RootVolume(),
             hop_limit=http_put_response_hop_limit,
         )
-
-        margin_seconds = margin.total_seconds()
-
-        now = _time.now(self)
-        # 40 minutes before the end (EKS's own action) for instance blocks; 70 for
-        # UltraServer blocks, which EC2 starts reclaiming 60 minutes before the end.
-        scale_down_at = min(block.eks_managed_scale_down, block.end - block.default_drain_lead)
-        # EKS's action comes too late for UltraServer blocks, so they get one of ours.
-        own_scale_down = scale_down_at < block.eks_managed_scale_down
-        if now >= block.end:
-            problems.add(
-                f"Capacity Block {block.capacity_reservation_id} ended at "
-                f"{_time.format_utc(block.end)} (now {_time.format_utc(now)}); its instances "
-                "are gone. Use a current reservation."
-            )
+        check_not_ended(self, block, problems)
         problems.raise_if_any()
+        return _CheckedInputs(
+            subnets=subnets,
+            ami_type=resolved_ami_type,
+            max_size=size_max,
+            target_size=size_target,
+            drain_lead=lead,
+            labels=all_labels,
+            taints=chosen_taints,
+            interfaces=interfaces,
+            cluster_security_group_id=cluster_sg,
+        )
 
-        schedule_up_at: datetime | None = None
-        schedule_down_at: datetime | None = None
-        if now >= scale_down_at:
-            desired = 0
-            self._warn(
-                "pastScaleDown",
-                f"Capacity Block {block.capacity_reservation_id} is past the scale-down time "
-                f"{_time.format_utc(scale_down_at)} (now {_time.format_utc(now)}); the node "
-                "group is kept at 0 nodes because EC2 is about to reclaim the instances.",
-            )
-        elif own_scale_down and (scale_down_at - now).total_seconds() <= margin_seconds:
-            desired = 0
-            self._warn(
-                "scaleDownWithinMargin",
-                f"Capacity Block {block.capacity_reservation_id} is an UltraServer block whose "
-                f"scale-down time {_time.format_utc(scale_down_at)} is within "
-                f"schedule_safety_margin of now ({_time.format_utc(now)}); a scale-down "
-                "schedule might not be in place by then, so the node group is kept at 0 nodes.",
-            )
-        elif now >= block.start:
-            desired = size_target
-        elif (block.start - now).total_seconds() <= margin_seconds:
-            desired = size_target
-            self._warn(
-                "startsWithinMargin",
-                f"Capacity Block {block.capacity_reservation_id} starts at "
-                f"{_time.format_utc(block.start)}, within schedule_safety_margin of now "
-                f"({_time.format_utc(now)}); no scale-up schedule is created and the node group "
-                f"asks for {desired} nodes at once. The Auto Scaling group reports launch "
-                "errors until the block is active, then launches them.",
-            )
-        else:
-            desired = 0
-            # A target of zero needs no scale-up.
-            schedule_up_at = block.start if size_target > 0 else None
-        if own_scale_down and (desired > 0 or schedule_up_at is not None):
-            # Only reached while the scale-down time is more than the margin away.
-            schedule_down_at = scale_down_at
-
-        if block.is_ultraserver:
-            self._warn(
-                "ultraServerScaleDown",
-                f"Capacity Block {block.capacity_reservation_id} is an UltraServer block "
-                f"({block.ultraserver_type}): EC2 starts reclaiming its instances at "
-                f"{_time.format_utc(block.reclaim_start)} (60 minutes before the end), before "
-                "EKS's own scale-down at "
-                f"{_time.format_utc(block.eks_managed_scale_down)} (40 minutes). This node "
-                "group therefore also scales itself to 0 at "
-                f"{_time.format_utc(scale_down_at)} (ScaleDownSchedule). After extending the "
-                "block, refresh it (capblock lookup <id> --refresh) and deploy again, or that "
-                "schedule drains the nodes before the old end.",
-            )
-        if image_id is not None and user_data is None:
-            self._warn(
-                "customAmiWithoutUserData",
-                f"image_id {image_id!r} is set without user_data: EKS does not bootstrap custom "
-                "AMIs, so the nodes only join if the AMI bootstraps itself. Pass user_data with "
-                "a nodeadm NodeConfig (apiVersion node.eks.aws/v1alpha1), or use an AMI that "
-                "joins the cluster on its own.",
-            )
-
-        self.capacity_block = block
-        # The desired size written for the block's phase at synth time, the
-        # largest size, and how many nodes run while the block is active.
-        self.desired_size = desired
-        self.max_size = size_max
-        self.target_size = size_target
-
-        self.node_role: iam.IRole = node_role or default_node_role(
+    def _node_role(self, cluster: _HasClusterName, node_role: iam.IRole | None) -> iam.IRole:
+        role = node_role or default_node_role(
             self, description="EKS managed node group on a Capacity Block"
         )
         if isinstance(cluster, eks_v1.Cluster) and (
@@ -419,85 +443,82 @@ class CapacityBlockManagedNodeGroup(Construct):
             # The CDK owns aws-auth for its v1 clusters and would overwrite the
             # entry EKS adds for the node role, as eks.Nodegroup also handles.
             cluster.aws_auth.add_role_mapping(
-                self.node_role,
+                role,
                 username="system:node:{{EC2PrivateDNSName}}",
                 groups=["system:bootstrappers", "system:nodes"],
             )
+        return role
 
+    def _launch_template(
+        self,
+        *,
+        vpc: ec2.IVpc,
+        checked: _CheckedInputs,
+        image_id: str | None,
+        user_data: str | ec2.UserData | None,
+        security_groups: Sequence[ec2.ISecurityGroup] | None,
+        efa: bool,
+        root_volume: RootVolume | None,
+        http_put_response_hop_limit: int,
+        capacity_reservation_resource_group_arn: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> CapacityBlockLaunchTemplate:
         self.efa_security_group: EfaSecurityGroup | None = None
         group_ids: list[str] | None = None
         if efa or security_groups:
+            cluster_sg = checked.cluster_security_group_id
             group_ids = [cluster_sg] if cluster_sg else []
             if efa:
                 self.efa_security_group = EfaSecurityGroup(self, "EfaSecurityGroup", vpc=vpc)
                 group_ids.append(self.efa_security_group.security_group_id)
             group_ids.extend(group.security_group_id for group in security_groups or ())
-
-        self.launch_template = CapacityBlockLaunchTemplate(
+        return CapacityBlockLaunchTemplate(
             self,
             "LaunchTemplate",
-            capacity_block=block,
+            capacity_block=self.capacity_block,
             image_id=image_id,
             user_data=_render_user_data(user_data, custom_ami=image_id is not None),
             security_group_ids=group_ids,
-            network_interfaces=interfaces,
+            network_interfaces=checked.interfaces,
             root_volume=root_volume,
             http_put_response_hop_limit=http_put_response_hop_limit,
             capacity_reservation_resource_group_arn=capacity_reservation_resource_group_arn,
             tags=tags,
         )
 
-        self.resource = eks_v1.CfnNodegroup(
+    def _node_group(
+        self,
+        cluster: _HasClusterName,
+        checked: _CheckedInputs,
+        nodegroup_name: str | None,
+        tags: Mapping[str, str] | None,
+    ) -> eks_v1.CfnNodegroup:
+        return eks_v1.CfnNodegroup(
             self,
             "Resource",
             cluster_name=cluster.cluster_name,
             nodegroup_name=nodegroup_name,
             node_role=self.node_role.role_arn,
-            subnets=[subnet.subnet_id for subnet in subnets],
+            subnets=[subnet.subnet_id for subnet in checked.subnets],
             capacity_type="CAPACITY_BLOCK",
-            ami_type=resolved_ami_type,
+            ami_type=checked.ami_type,
             launch_template=eks_v1.CfnNodegroup.LaunchTemplateSpecificationProperty(
                 id=self.launch_template.launch_template_id,
                 version=self.launch_template.version_number,
             ),
+            # Constant for a block (see the module docstring): the controller sets the
+            # running size, and a stack update never sends EKS a smaller one.
             scaling_config=eks_v1.CfnNodegroup.ScalingConfigProperty(
-                min_size=0, max_size=size_max, desired_size=desired
+                min_size=0, max_size=self.capacity_block.instance_count, desired_size=0
             ),
-            labels=all_labels,
+            labels=checked.labels,
             taints=[
                 eks_v1.CfnNodegroup.TaintProperty(key=t.key, value=t.value, effect=t.eks_effect)
-                for t in chosen_taints
+                for t in checked.taints
             ]
             or None,
             tags=dict(tags) if tags else None,
         )
-
-        # The role both schedules use (its ID predates the scale-down schedule).
-        self.scale_up_role: iam.Role | None = None
-        self.scale_up_schedule: scheduler.CfnSchedule | None = None
-        self.scale_down_schedule: scheduler.CfnSchedule | None = None
-        if schedule_up_at is not None:
-            self.scale_up_schedule = self._add_schedule(
-                cluster,
-                "ScaleUpSchedule",
-                at=schedule_up_at,
-                desired_size=self.target_size,
-                description=(
-                    f"Scale the node group on Capacity Block {block.capacity_reservation_id} "
-                    f"to {self.target_size} at its start"
-                ),
-            )
-        if schedule_down_at is not None:
-            self.scale_down_schedule = self._add_schedule(
-                cluster,
-                "ScaleDownSchedule",
-                at=schedule_down_at,
-                desired_size=0,
-                description=(
-                    f"Scale the node group on UltraServer Capacity Block "
-                    f"{block.capacity_reservation_id} to 0 before EC2 reclaims its instances"
-                ),
-            )
 
     # -- public attributes ---------------------------------------------------------
 
@@ -510,101 +531,6 @@ class CapacityBlockManagedNodeGroup(Construct):
     def nodegroup_arn(self) -> str:
         """The node group's ARN, a deploy-time token."""
         return self.resource.attr_arn
-
-    # -- helpers ------------------------------------------------------------------
-
-    def _warn(self, key: str, message: str) -> None:
-        Annotations.of(self).add_warning_v2(f"capblock-constructs:{key}", message)
-
-    def _schedule_role(self, cluster: _HasClusterName) -> iam.Role:
-        if self.scale_up_role is not None:
-            return self.scale_up_role
-        stack = Stack.of(self)
-        # eks:UpdateNodegroupConfig authorizes on the nodegroup resource type
-        # (arn:...:nodegroup/<cluster>/<name>/<uuid>, the Arn attribute), per the
-        # Service Authorization Reference for Amazon EKS; no wildcard is needed.
-        self.scale_up_role = iam.Role(
-            self,
-            "ScaleUpRole",
-            assumed_by=iam.ServicePrincipal(
-                "scheduler.amazonaws.com",
-                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
-            ),
-            description="Lets EventBridge Scheduler resize one Capacity Block node group",
-            inline_policies={
-                "UpdateThisNodegroup": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            actions=["eks:UpdateNodegroupConfig"],
-                            resources=[self.nodegroup_arn],
-                        )
-                    ]
-                )
-            },
-        )
-        return self.scale_up_role
-
-    def _add_schedule(
-        self,
-        cluster: _HasClusterName,
-        id: str,
-        *,
-        at: datetime,
-        desired_size: int,
-        description: str,
-    ) -> scheduler.CfnSchedule:
-        stack = Stack.of(self)
-        role = self._schedule_role(cluster)
-        # Universal target: arn:aws:scheduler:::aws-sdk:<service>:<apiAction>, where
-        # <service> is the AWS SDK service identifier ("eks", botocore's service id
-        # "EKS" in lower case) and <apiAction> the operation in camelCase
-        # (EventBridge Scheduler user guide, "Using universal targets"). Input takes
-        # the operation's request members in PascalCase (ClusterName, not the REST
-        # body's clusterName), as in the CDK's own universal-target example
-        # ({"DbClusterIdentifier": ...} for rds:stopDBCluster) and as users report
-        # from CreateSchedule, which rejected camelCase input for this very call with
-        # a ValidationException naming the missing ClusterName.
-        payload: dict[str, Any] = {
-            "ClusterName": cluster.cluster_name,
-            "NodegroupName": self.nodegroup_name,
-            "ScalingConfig": {
-                "MinSize": 0,
-                "MaxSize": self.max_size,
-                "DesiredSize": desired_size,
-            },
-        }
-        return scheduler.CfnSchedule(
-            self,
-            id,
-            description=description,
-            schedule_expression=_at_expression(at),
-            schedule_expression_timezone="UTC",
-            flexible_time_window=scheduler.CfnSchedule.FlexibleTimeWindowProperty(mode="OFF"),
-            state="ENABLED",
-            target=scheduler.CfnSchedule.TargetProperty(
-                arn=f"arn:{stack.partition}:scheduler:::aws-sdk:eks:updateNodegroupConfig",
-                role_arn=role.role_arn,
-                input=stack.to_json_string(payload),
-                retry_policy=scheduler.CfnSchedule.RetryPolicyProperty(
-                    maximum_event_age_in_seconds=_SCHEDULER_MAX_EVENT_AGE_SECONDS,
-                    maximum_retry_attempts=_SCHEDULER_RETRY_ATTEMPTS,
-                ),
-            ),
-        )
-
-
-def _margin(value: Duration | timedelta | None, problems: Problems) -> timedelta:
-    """The schedule safety margin as a timedelta; 15 minutes when not given."""
-    if value is None:
-        return DEFAULT_SCHEDULE_SAFETY_MARGIN
-    margin = _time.as_timedelta(value)
-    if margin is not None and margin >= timedelta(0):
-        return margin
-    problems.add(
-        f"schedule_safety_margin {value!r} is not a duration of zero or more; pass "
-        "Duration.minutes(15) or timedelta(minutes=15)."
-    )
-    return DEFAULT_SCHEDULE_SAFETY_MARGIN
 
 
 def _cluster_security_group_id(cluster: _HasClusterName) -> str | None:
@@ -674,28 +600,6 @@ def _check_ami_type_fits(problems: Problems, info: InstanceTypeInfo, ami_type: s
         )
 
 
-def _check_sizes(
-    problems: Problems, block: CapacityBlock, max_size: int | None, desired_size: int | None
-) -> tuple[int, int]:
-    count = block.instance_count
-    size_max = count if max_size is None else max_size
-    if isinstance(size_max, bool) or not isinstance(size_max, int) or not 1 <= size_max <= count:
-        problems.add(
-            f"max_size {max_size!r} must be between 1 and the block's instance count "
-            f"({count}); a node group cannot use more instances than Capacity Block "
-            f"{block.capacity_reservation_id} reserves."
-        )
-        size_max = count
-    target = size_max if desired_size is None else desired_size
-    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target <= size_max:
-        problems.add(
-            f"desired_size {desired_size!r} must be between 0 and max_size ({size_max}), "
-            f"and no more than the block's instance count ({count})."
-        )
-        target = size_max
-    return size_max, target
-
-
 def _render_user_data(user_data: str | ec2.UserData | None, *, custom_ami: bool) -> str | None:
     """User data as the launch template should carry it.
 
@@ -732,8 +636,3 @@ def _content_type(text: str) -> str:
     if stripped.startswith("#cloud-config"):
         return 'text/cloud-config; charset="us-ascii"'
     return 'text/x-shellscript; charset="us-ascii"'
-
-
-def _at_expression(moment: datetime) -> str:
-    """An EventBridge Scheduler one-time expression, ``at(yyyy-mm-ddThh:mm:ss)``, in UTC."""
-    return f"at({_time.format_utc(moment)[:-1]})"

@@ -1,4 +1,4 @@
-"""An EKS cluster with a managed node group on a Capacity Block, scaled up at the block's start."""
+"""An EKS cluster with a managed node group on a Capacity Block, sized by the controller."""
 
 from __future__ import annotations
 

@@ -26,8 +26,9 @@ EXAMPLE_SERVICE_CIDR = "172.20.0.0/16"
 class SelfManagedNodeGroupExampleStack(Stack):
     """A self-managed node group that runs only while the Capacity Block does.
 
-    The group scales up at the block's start, drains through
-    aws-node-termination-handler from 40 minutes before the end, and its nodes
+    The stack's lifecycle controller scales the group up when the block is active and
+    to zero 40 minutes before its (live) end; aws-node-termination-handler drains
+    the nodes as they go, and they
     carry the default ``nvidia.com/gpu`` taint, so only pods that tolerate it land on them.
     """
 

@@ -125,13 +125,24 @@ def _of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any
     return [r for r in template["Resources"].values() if r["Type"] == resource_type]
 
 
+def _controller_groups(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The groups in the controller's configuration, with deploy-time names left as tokens."""
+    (run,) = [r["Properties"] for r in _of_type(template, "Custom::CapacityBlockController")]
+    separator, parts = run["Configuration"]["Fn::Join"]
+    text = separator.join(part if isinstance(part, str) else '"<token>"' for part in parts)
+    text = text.replace('""<token>""', '"<token>"')
+    groups: list[dict[str, Any]] = json.loads(text)["groups"]
+    return groups
+
+
 def test_managed_example_builds_the_group_on_the_cached_reservation(
     templates: dict[str, dict[str, Any]],
 ) -> None:
     template = templates["CapblockManagedNodeGroup"]
     (nodegroup,) = [r["Properties"] for r in _of_type(template, "AWS::EKS::Nodegroup")]
     assert nodegroup["CapacityType"] == "CAPACITY_BLOCK"
-    # Synthesized before the block starts: no nodes yet, up to the block's 4.
+    # Created at 0 as AWS asks before the block is active, up to the block's 4; the
+    # controller sizes it at run time, so these never change.
     assert nodegroup["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
     subnet_zones = {
         key: r["Properties"]["AvailabilityZone"]
@@ -139,24 +150,45 @@ def test_managed_example_builds_the_group_on_the_cached_reservation(
         if r["Type"] == "AWS::EC2::Subnet"
     }
     assert [subnet_zones[s["Ref"]] for s in nodegroup["Subnets"]] == ["us-east-2a"]
-    (schedule,) = [r["Properties"] for r in _of_type(template, "AWS::Scheduler::Schedule")]
-    assert schedule["ScheduleExpression"] == "at(2031-03-03T11:30:00)"  # the block's start
+    assert _of_type(template, "AWS::Scheduler::Schedule") == []
+    (group,) = _controller_groups(template)
+    assert (group["kind"], group["reservation"]) == ("managed", EXAMPLE_RESERVATION_ID)
+    # EKS's own scale-down time on an instance block: 40 minutes before the end.
+    assert (group["targetSize"], group["drainLeadSeconds"]) == (4, 2400)
     (launch,) = [r["Properties"] for r in _of_type(template, "AWS::EC2::LaunchTemplate")]
     # p5.48xlarge has 32 network cards: one EFA interface on each.
     assert len(launch["LaunchTemplateData"]["NetworkInterfaces"]) == 32
 
 
-def test_self_managed_example_schedules_the_reservation_window(
+def test_self_managed_example_leaves_the_window_to_the_controller(
     templates: dict[str, dict[str, Any]],
 ) -> None:
     template = templates["CapblockSelfManagedNodeGroup"]
-    actions = _of_type(template, "AWS::AutoScaling::ScheduledAction")
-    times = sorted(str(a["Properties"]["StartTime"]) for a in actions)
-    # The block runs 2031-03-03T11:30Z .. 2031-03-17T11:30Z; drain 40 minutes before the end.
-    assert times == ["2031-03-03T11:30:00Z", "2031-03-17T10:50:00Z"]
+    assert _of_type(template, "AWS::AutoScaling::ScheduledAction") == []
     (group,) = [r["Properties"] for r in _of_type(template, "AWS::AutoScaling::AutoScalingGroup")]
-    assert (group["MinSize"], group["MaxSize"], group["DesiredCapacity"]) == ("0", "4", "0")
+    # No DesiredCapacity: a deploy never resets what the controller set.
+    assert (group["MinSize"], group["MaxSize"]) == ("0", "4")
+    assert "DesiredCapacity" not in group
     assert group["VPCZoneIdentifier"] == ["subnet-0a1b2c3d4e5f60001"]
+    (entry,) = _controller_groups(template)
+    assert (entry["kind"], entry["targetSize"], entry["drainLeadSeconds"]) == (
+        "self-managed",
+        4,
+        2400,
+    )
+    (hook,) = [r["Properties"] for r in _of_type(template, "AWS::AutoScaling::LifecycleHook")]
+    # 40 - 30 (EC2's reclaim lead) - 2 (the controller's period plus a minute) = 8 minutes.
+    assert hook["HeartbeatTimeout"] == 480
+
+
+def test_the_template_does_not_depend_on_the_synth_time_clock(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    # The example block runs 2031-03-03T11:30Z .. 2031-03-17T11:30Z.
+    for moment in ("2031-03-05T00:00:00Z", "2031-03-17T11:00:00Z"):
+        context = {**_app_context(), "capblock-constructs:now": moment}
+        again = build_app(App(context=context, analytics_reporting=False)).synth()
+        assert {s.stack_name: s.template for s in again.stacks} == templates, moment
 
 
 def test_synthesis_is_deterministic(templates: dict[str, dict[str, Any]]) -> None:

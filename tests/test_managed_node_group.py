@@ -1,17 +1,30 @@
 """CapacityBlockManagedNodeGroup against the EKS and Capacity Block rules.
 
-Four stacks cover the block's phases (before the start, within the safety
-margin, active, past EKS's scale-down) and the three kinds of cluster; the
-example stack is checked in tests/test_example_app.py. Validation errors are
-raised while constructing, so their tests never synthesize.
+The node group hands all timing to the stack's CapacityBlockController, so its
+template must not depend on when it is synthesized: the same stack is built at
+three pinned moments of the block's life and the templates compared. Three
+kinds of cluster are covered by the shared stacks; the example stack is checked
+in tests/test_example_app.py. Validation errors are raised while constructing,
+so their tests never synthesize.
+
+Expected values come from the AWS rules, written out here rather than imported
+from the library:
+
+- EKS scales a ``CAPACITY_BLOCK`` managed node group to zero 40 minutes before
+  the block's end (EKS user guide, Capacity Blocks for managed node groups).
+- EC2 starts reclaiming an instance block's instances 30 minutes before its
+  end, an UltraServer block's 60 minutes before (EC2 user guide, How Capacity
+  Blocks work); the group drains 10 minutes before that, the margin EKS leaves
+  for instance blocks: 40 and 70 minutes.
+- The EKS API wants all of ``NodegroupScalingConfig`` or none when a group is
+  created, and AWS asks for desired size 0 before the block is active.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import timedelta
 from typing import Any
 
 import botocore.session
@@ -27,14 +40,15 @@ from aws_cdk.assertions import Annotations, Match, Template
 from constructs import Construct
 
 from capblock_constructs import (
-    BLOCK_END_LABEL,
     RESERVATION_LABEL,
+    CapacityBlockController,
     CapacityBlockError,
     NodeTaint,
     RootVolume,
 )
 from capblock_constructs import efa as efa_module
 from capblock_constructs._time import format_utc
+from capblock_constructs.controller import CONTROLLER_CONFIG_VARIABLE
 from capblock_constructs.instance_types import InstanceTypeInfo
 from capblock_constructs.managed_node_group import (
     _AMI_TYPES,
@@ -56,13 +70,32 @@ from tests.support import (
     managed_policy_names,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
 SUBNET_IN_BLOCK_ZONE = "subnet-aaaa1111"
 SUBNET_ELSEWHERE = "subnet-bbbb2222"
 CLUSTER_SG = "sg-0c1c1c1c1c1c1c1c1"
-SOON = format_utc(START - timedelta(minutes=10))
-LATE = format_utc(END - timedelta(minutes=35))
 CUSTOM_AMI = "ami-0123456789abcdef0"
+SECOND = timedelta(seconds=1)
+# Trn2 UltraServers are sold in us-east-2, the test Region.
+ULTRA = {"ultraserver_type": "u-trn2x64", "instance_type": "trn2.48xlarge"}
+
+# The AWS rules (see the module docstring).
+EKS_SCALE_DOWN_LEAD = timedelta(minutes=40)
+INSTANCE_RECLAIM_LEAD = timedelta(minutes=30)
+ULTRA_RECLAIM_LEAD = timedelta(minutes=60)
+DRAIN_MARGIN = EKS_SCALE_DOWN_LEAD - INSTANCE_RECLAIM_LEAD
+INSTANCE_DRAIN_LEAD = EKS_SCALE_DOWN_LEAD  # 40 minutes
+ULTRA_DRAIN_LEAD = ULTRA_RECLAIM_LEAD + DRAIN_MARGIN  # 70 minutes
+# What the template's ScalingConfig must always be for the 4-instance reference block.
+CONSTANT_SCALING = {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
+
+# Three moments of the block's life: before the start, while it is active, and after every
+# group's drain time (end - 40 min, end - 70 min for UltraServer) but before the end.
+AFTER_DRAIN = format_utc(END - INSTANCE_DRAIN_LEAD + timedelta(minutes=5))
+MOMENTS = {
+    "before the start": BEFORE_START,
+    "during the block": DURING,
+    "after the drain": AFTER_DRAIN,
+}
 
 
 def _vpc(scope: Construct) -> ec2.IVpc:
@@ -74,6 +107,41 @@ def _vpc(scope: Construct) -> ec2.IVpc:
         private_subnet_ids=[SUBNET_IN_BLOCK_ZONE, SUBNET_ELSEWHERE],
         public_subnet_ids=["subnet-cccc3333", "subnet-dddd4444"],
     )
+
+
+def _decode_config(value: Any) -> dict[str, Any]:
+    """The controller's JSON configuration, each deploy-time token back in its place.
+
+    In the template it is a string or an ``Fn::Join`` of strings and tokens; a token
+    always stands for a whole JSON string value.
+    """
+    if isinstance(value, str):
+        plain: dict[str, Any] = json.loads(value)
+        return plain
+    separator, parts = value["Fn::Join"]
+    assert separator == ""
+    tokens: dict[str, Any] = {}
+    text = []
+    for part in parts:
+        if isinstance(part, str):
+            text.append(part)
+        else:
+            placeholder = f"<token {len(tokens)}>"
+            tokens[placeholder] = part
+            text.append(placeholder)
+
+    def restore(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {key: restore(item) for key, item in node.items()}
+        if isinstance(node, list):
+            return [restore(item) for item in node]
+        if isinstance(node, str) and node in tokens:
+            return tokens[node]
+        assert not (isinstance(node, str) and "<token " in node), node
+        return node
+
+    decoded: dict[str, Any] = restore(json.loads("".join(text)))
+    return decoded
 
 
 class Synth:
@@ -102,14 +170,6 @@ class Synth:
         ]
         return data
 
-    def schedule(self, name: str, *, down: bool = False) -> dict[str, Any] | None:
-        group = self.groups[name]
-        schedule = group.scale_down_schedule if down else group.scale_up_schedule
-        if schedule is None:
-            return None
-        props: dict[str, Any] = self.resources[self.logical_id(schedule)]["Properties"]
-        return props
-
     def of_type(self, resource_type: str) -> list[dict[str, Any]]:
         return [r for r in self.resources.values() if r["Type"] == resource_type]
 
@@ -118,18 +178,61 @@ class Synth:
         found = Annotations.from_stack(self.stack).find_warning(path, Match.any_value())
         return [str(message.entry.data) for message in found]
 
+    # -- the controller ---------------------------------------------------------------------
+
+    def controller_functions(self) -> list[dict[str, Any]]:
+        """Every Lambda function that carries a controller configuration."""
+        return [
+            function
+            for function in self.of_type("AWS::Lambda::Function")
+            if CONTROLLER_CONFIG_VARIABLE
+            in function["Properties"].get("Environment", {}).get("Variables", {})
+        ]
+
+    def controller_config(self) -> dict[str, Any]:
+        """The one controller's configuration, as its function and its custom resource carry it."""
+        (function,) = self.controller_functions()
+        raw = function["Properties"]["Environment"]["Variables"][CONTROLLER_CONFIG_VARIABLE]
+        (trigger,) = self.of_type("Custom::CapacityBlockController")
+        assert trigger["Properties"]["Configuration"] == raw
+        return _decode_config(raw)
+
+    def group_config(self, name: str) -> dict[str, Any]:
+        path = self.groups[name].node.path
+        entries: list[dict[str, Any]] = self.controller_config()["groups"]
+        (entry,) = [e for e in entries if e["id"] == path]
+        return entry
+
+    def controller_policy(self, controller: CapacityBlockController) -> dict[str, Any]:
+        role = {"Ref": self.logical_id(controller.role.node.default_child)}
+        (policy,) = [
+            p for p in self.of_type("AWS::IAM::Policy") if role in p["Properties"]["Roles"]
+        ]
+        document: dict[str, Any] = policy["Properties"]["PolicyDocument"]
+        return document
+
 
 def _template_json(stack: Stack) -> dict[str, Any]:
     return dict(Template.from_stack(stack).to_json())
 
 
-# -- the four phase stacks ----------------------------------------------------------------
+def _nodegroup_arn(synth: Synth, name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.logical_id(synth.groups[name].resource), "Arn"]}
 
 
-@pytest.fixture(scope="module")
-def future() -> Synth:
-    """Before the start; an aws_eks_v2 cluster built in the same app."""
-    stack = make_stack(make_app(now=BEFORE_START), "Future")
+def _nodegroup_name(synth: Synth, name: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [synth.logical_id(synth.groups[name].resource), "NodegroupName"]}
+
+
+# -- the shared stacks ----------------------------------------------------------------------
+
+
+def _groups_stack(now: str) -> Synth:
+    """Four groups on an aws_eks_v2 cluster built in the same app, with the clock at ``now``.
+
+    The stack name is the same at every moment, so the templates can be compared whole.
+    """
+    stack = make_stack(make_app(now=now), "Groups")
     vpc = _vpc(stack)
     cluster = eks_v2.Cluster(stack, "Cluster", vpc=vpc, version=eks_v2.KubernetesVersion.V1_34)
     own_role = iam.Role(stack, "OwnRole", assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"))
@@ -163,10 +266,7 @@ def future() -> Synth:
             stack,
             "Ultra",
             cluster=cluster,
-            # Trn2 UltraServers are sold in us-east-2, the test Region.
-            capacity_block=block(
-                instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64", instance_count=4
-            ),
+            capacity_block=block(**ULTRA, instance_count=4),
             vpc=vpc,
         ),
         "Trainium": CapacityBlockManagedNodeGroup(
@@ -182,9 +282,15 @@ def future() -> Synth:
 
 
 @pytest.fixture(scope="module")
-def soon() -> Synth:
-    """Ten minutes before the start; an imported aws_eks_v2 cluster; EFA."""
-    stack = make_stack(make_app(now=SOON), "Soon")
+def future() -> Synth:
+    """The four-group stack before the start."""
+    return _groups_stack(BEFORE_START)
+
+
+@pytest.fixture(scope="module")
+def efa() -> Synth:
+    """An imported aws_eks_v2 cluster with its cluster security group; EFA."""
+    stack = make_stack(make_app(now=DURING), "Efa")
     vpc = _vpc(stack)
     cluster = eks_v2.Cluster.from_cluster_attributes(
         stack, "Cluster", cluster_name="imported-v2", cluster_security_group_id=CLUSTER_SG
@@ -198,9 +304,9 @@ def soon() -> Synth:
 
 
 @pytest.fixture(scope="module")
-def active() -> Synth:
-    """While the block is active; an imported aws_eks cluster and a built aws_eks cluster."""
-    stack = make_stack(make_app(now=DURING), "Active")
+def v1() -> Synth:
+    """An imported aws_eks cluster and a built aws_eks cluster."""
+    stack = make_stack(make_app(now=DURING), "V1")
     vpc = _vpc(stack)
     imported = eks_v1.Cluster.from_cluster_attributes(stack, "Imported", cluster_name="imported-v1")
     built = eks_v1.Cluster(
@@ -225,20 +331,38 @@ def active() -> Synth:
 
 
 @pytest.fixture(scope="module")
-def late() -> Synth:
-    """35 minutes before the end, past EKS's own scale-down at end - 40 minutes."""
-    stack = make_stack(make_app(now=LATE), "Late")
+def moments(future: Synth) -> dict[str, Synth]:
+    """The four-group stack at each of the three moments (before the start is ``future``)."""
+    return {
+        label: future if now == BEFORE_START else _groups_stack(now)
+        for label, now in MOMENTS.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def own_controller() -> Synth:
+    """A group given a controller of its own, with a five-minute period."""
+    stack = make_stack(make_app(now=BEFORE_START), "OwnController")
     vpc = _vpc(stack)
-    cluster = eks_v2.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name="late")
+    cluster = eks_v2.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name="c")
+    other = CapacityBlockController(stack, "Other", period=Duration.minutes(5))
     groups = {
-        "Draining": CapacityBlockManagedNodeGroup(
-            stack, "Draining", cluster=cluster, capacity_block=block(), vpc=vpc
-        )
+        "Gpu": CapacityBlockManagedNodeGroup(
+            stack, "Gpu", cluster=cluster, capacity_block=block(), vpc=vpc, controller=other
+        ),
+        "Ultra": CapacityBlockManagedNodeGroup(
+            stack,
+            "Ultra",
+            cluster=cluster,
+            capacity_block=block(**ULTRA),
+            vpc=vpc,
+            controller=other,
+        ),
     }
     return Synth(stack, groups)
 
 
-@pytest.fixture(scope="module", params=["future", "soon", "active", "late"])
+@pytest.fixture(scope="module", params=["future", "efa", "v1"])
 def every(request: pytest.FixtureRequest) -> Synth:
     synth: Synth = request.getfixturevalue(request.param)
     return synth
@@ -350,14 +474,17 @@ def test_ami_type_is_left_out_with_a_custom_ami(future: Synth) -> None:
     assert "AmiType" not in future.nodegroup("Custom")
 
 
-def test_labels_identify_the_reservation_in_label_safe_form(future: Synth) -> None:
-    labels = future.nodegroup("Gpu")["Labels"]
-    assert labels[RESERVATION_LABEL] == RESERVATION_ID
-    assert labels[BLOCK_END_LABEL] == END.strftime("%Y%m%dT%H%M%SZ")
-    for value in labels.values():
-        assert len(value) <= 63
-        assert re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", value)
-    assert future.nodegroup("Custom")["Labels"]["team"] == "research"
+def test_labels_identify_only_the_reservation_in_label_safe_form(future: Synth) -> None:
+    # No label with the block's end: it would go stale when the block is extended.
+    assert future.nodegroup("Gpu")["Labels"] == {RESERVATION_LABEL: RESERVATION_ID}
+    assert future.nodegroup("Custom")["Labels"] == {
+        "team": "research",
+        RESERVATION_LABEL: RESERVATION_ID,
+    }
+    for name in future.groups:
+        for value in future.nodegroup(name)["Labels"].values():
+            assert len(value) <= 63
+            assert re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", value)
 
 
 def test_default_taint_keeps_non_accelerator_pods_off(future: Synth) -> None:
@@ -389,377 +516,288 @@ def test_given_node_role_is_used_and_none_is_created(future: Synth) -> None:
 
 def test_exposes_nodegroup_name_arn_launch_template_and_role(future: Synth) -> None:
     group = future.groups["Gpu"]
-    ng = future.logical_id(group.resource)
-    assert future.stack.resolve(group.nodegroup_name) == {"Fn::GetAtt": [ng, "NodegroupName"]}
-    assert future.stack.resolve(group.nodegroup_arn) == {"Fn::GetAtt": [ng, "Arn"]}
+    assert future.stack.resolve(group.nodegroup_name) == _nodegroup_name(future, "Gpu")
+    assert future.stack.resolve(group.nodegroup_arn) == _nodegroup_arn(future, "Gpu")
     assert group.launch_template.resource.cfn_resource_type == "AWS::EC2::LaunchTemplate"
-    assert group.node_role.role_arn
+    # The role attribute is the role the node group runs with, not just any value.
+    role_id = future.logical_id(group.node_role.node.default_child)
+    assert future.stack.resolve(group.node_role.role_arn) == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert future.nodegroup("Gpu")["NodeRole"] == future.stack.resolve(group.node_role.role_arn)
     assert future.nodegroup("Custom")["NodegroupName"] == "custom-gpu"
 
 
-# -- scaling --------------------------------------------------------------------------------
+def test_exposes_sizes_drain_and_controller(future: Synth) -> None:
+    gpu, custom, ultra = (future.groups[name] for name in ("Gpu", "Custom", "Ultra"))
+    assert (gpu.max_size, gpu.target_size) == (4, 4)
+    assert (custom.max_size, custom.target_size) == (3, 2)
+    assert gpu.drain_lead == INSTANCE_DRAIN_LEAD
+    assert gpu.drain_time == END - INSTANCE_DRAIN_LEAD
+    assert ultra.drain_lead == ULTRA_DRAIN_LEAD
+    assert ultra.drain_time == END - ULTRA_DRAIN_LEAD
+    shared = future.stack.node.find_child("CapacityBlockController")
+    assert isinstance(shared, CapacityBlockController)
+    assert all(group.controller is shared for group in future.groups.values())
+    for removed in ("desired_size", "scale_up_role", "scale_up_schedule", "scale_down_schedule"):
+        assert not hasattr(gpu, removed), removed
 
 
-def test_before_start_the_group_waits_at_zero(future: Synth) -> None:
-    assert future.nodegroup("Gpu")["ScalingConfig"] == {
-        "MinSize": 0,
-        "MaxSize": 4,
-        "DesiredSize": 0,
-    }
-    assert future.nodegroup("Custom")["ScalingConfig"] == {
-        "MinSize": 0,
-        "MaxSize": 3,
-        "DesiredSize": 0,
-    }
+# -- scaling: constant in the template, sized by the controller -----------------------------
 
 
-def _input(schedule: dict[str, Any]) -> dict[str, Any]:
-    """The schedule input with every deploy-time token replaced by '<token>'."""
-    raw = schedule["Target"]["Input"]
-    if isinstance(raw, dict):
-        raw = "".join(part if isinstance(part, str) else "<token>" for part in raw["Fn::Join"][1])
-    parsed: dict[str, Any] = json.loads(raw)
-    return parsed
+def test_scaling_config_is_constant_zero_to_block_count(future: Synth) -> None:
+    # MaxSize is the block's count even where max_size is smaller (Custom: 3): the
+    # controller's configuration carries the group's own limits.
+    for name in future.groups:
+        assert future.nodegroup(name)["ScalingConfig"] == CONSTANT_SCALING, name
 
 
-def test_scale_up_schedule_fires_once_at_the_block_start(future: Synth) -> None:
-    schedule = future.schedule("Gpu")
-    assert schedule is not None
-    assert schedule["ScheduleExpression"] == f"at({START.strftime('%Y-%m-%dT%H:%M:%S')})"
-    assert schedule["ScheduleExpressionTimezone"] == "UTC"
-    assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
-    # CloudFormation has no ActionAfterCompletion; the API default NONE keeps it.
-    assert "ActionAfterCompletion" not in schedule
-    retry = schedule["Target"]["RetryPolicy"]
-    assert retry["MaximumRetryAttempts"] >= 1
-    assert 60 <= retry["MaximumEventAgeInSeconds"] <= 86400
-
-
-def _universal_target_rule() -> tuple[str, set[str], set[str], set[str]]:
-    """What the universal-target rule asks of a call to UpdateNodegroupConfig.
-
-    EventBridge Scheduler user guide, "Using universal targets": the ARN is
-    arn:aws:scheduler:::aws-sdk:<SDK service identifier>:<apiAction in camelCase>;
-    Input holds the request members, in PascalCase.
-    """
+def test_scaling_config_has_every_field_the_eks_api_takes(future: Synth) -> None:
+    # "When creating a node group, you must specify all or none of the properties."
     model = botocore.session.get_session().get_service_model("eks")
-    operation = model.operation_model("UpdateNodegroupConfig")
-    action = operation.name[0].lower() + operation.name[1:]
-    arn_tail = f":scheduler:::aws-sdk:{model.service_id.lower().replace(' ', '')}:{action}"
-
-    def pascal(names: Any) -> set[str]:
-        return {name[0].upper() + name[1:] for name in names}
-
-    members = pascal(operation.input_shape.members)
-    required = pascal(operation.input_shape.required_members)
-    scaling = pascal(model.shape_for("NodegroupScalingConfig").members)
-    return arn_tail, members, required, scaling
+    shape: Any = model.shape_for("NodegroupScalingConfig")
+    fields = {name[0].upper() + name[1:] for name in shape.members}
+    assert set(future.nodegroup("Gpu")["ScalingConfig"]) == fields
 
 
-def test_scale_up_schedule_calls_update_nodegroup_config_with_pascal_case_input(
-    future: Synth,
+def test_template_is_the_same_before_during_and_after_the_drain(
+    moments: dict[str, Synth],
 ) -> None:
-    arn_tail, members, required, scaling = _universal_target_rule()
-    schedule = future.schedule("Custom")
-    assert schedule is not None
-    assert schedule["Target"]["Arn"] == {
-        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, arn_tail]]
-    }
-    body = _input(schedule)
-    assert required <= set(body) <= members
-    assert set(body["ScalingConfig"]) == scaling
-    assert _input(schedule) == {
-        "ClusterName": "<token>",
-        "NodegroupName": "<token>",
-        "ScalingConfig": {"MinSize": 0, "MaxSize": 3, "DesiredSize": 2},
-    }
-    parts = schedule["Target"]["Input"]["Fn::Join"][1]
-    ng = future.logical_id(future.groups["Custom"].resource)
-    assert {"Fn::GetAtt": [ng, "NodegroupName"]} in parts
+    before = moments["before the start"].template
+    for label, synth in moments.items():
+        assert synth.template == before, label
+        for name in synth.groups:
+            assert synth.nodegroup(name)["ScalingConfig"] == CONSTANT_SCALING, (label, name)
 
 
-def test_scheduler_role_may_only_update_this_nodegroup(future: Synth) -> None:
-    group = future.groups["Gpu"]
-    assert group.scale_up_role is not None
-    role = future.resources[future.logical_id(group.scale_up_role.node.default_child)]["Properties"]
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
-    (policy,) = role["Policies"]
-    ng = future.logical_id(group.resource)
-    assert policy["PolicyDocument"]["Statement"] == [
-        {
-            "Action": "eks:UpdateNodegroupConfig",
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [ng, "Arn"]},
+def test_nothing_schedules_the_group_at_synth_time(every: Synth) -> None:
+    # No EventBridge Scheduler schedules and no scheduled actions: EKS's own end - 40
+    # scale-down stays EKS's, and the controller does the rest at run time.
+    types = {resource["Type"] for resource in every.resources.values()}
+    assert not {t for t in types if t.startswith("AWS::Scheduler::")}
+    assert "AWS::AutoScaling::ScheduledAction" not in types
+
+
+@pytest.mark.parametrize(
+    ("ultra", "moment"),
+    [
+        (False, START - timedelta(days=1)),
+        (False, START - SECOND),
+        (False, START),
+        (False, END - INSTANCE_DRAIN_LEAD - SECOND),
+        (False, END - INSTANCE_DRAIN_LEAD),
+        (False, END - INSTANCE_RECLAIM_LEAD),
+        (False, END - SECOND),
+        (True, START - SECOND),
+        (True, END - ULTRA_DRAIN_LEAD - SECOND),
+        (True, END - ULTRA_DRAIN_LEAD),
+        (True, END - EKS_SCALE_DOWN_LEAD),
+        (True, END - SECOND),
+    ],
+)
+def test_nothing_depends_on_when_it_is_synthesized(ultra: bool, moment: Any) -> None:
+    group = _build(now=format_utc(moment), capacity_block=block(**ULTRA) if ultra else block())
+    scaling = group.resource.scaling_config
+    assert isinstance(scaling, eks_v1.CfnNodegroup.ScalingConfigProperty)
+    assert (scaling.min_size, scaling.max_size, scaling.desired_size) == (0, 4, 0)
+    lead = ULTRA_DRAIN_LEAD if ultra else INSTANCE_DRAIN_LEAD
+    assert (group.target_size, group.drain_lead, group.drain_time) == (4, lead, END - lead)
+
+
+# -- the controller -------------------------------------------------------------------------
+
+
+def test_each_group_is_registered_with_its_sizes_and_drain_lead(future: Synth) -> None:
+    built: Any = future.stack.node.find_child("Cluster")
+    cluster = future.stack.resolve(built.cluster_name)
+
+    def entry(name: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "id": future.groups[name].node.path,
+            "kind": "managed",
+            "reservation": RESERVATION_ID,
+            "clusterName": cluster,
+            "nodegroupName": _nodegroup_name(future, name),
+            **fields,
         }
-    ]
-    schedule = future.schedule("Gpu")
-    assert schedule is not None
-    role_id = future.logical_id(group.scale_up_role.node.default_child)
-    assert schedule["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
 
-
-def test_instance_blocks_get_no_scale_down_of_our_own(every: Synth) -> None:
-    # EKS creates its own scale-down 40 minutes before the end of an instance block.
-    assert every.of_type("AWS::AutoScaling::ScheduledAction") == []
-    for name, group in every.groups.items():
-        if group.capacity_block.is_ultraserver:
-            continue
-        assert group.scale_down_schedule is None
-        schedule = every.schedule(name)
-        if schedule is not None:
-            assert _input(schedule)["ScalingConfig"]["DesiredSize"] > 0
-
-
-def test_within_the_safety_margin_the_group_is_sized_as_if_active(soon: Synth) -> None:
-    assert soon.nodegroup("Efa")["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 4}
-    assert soon.of_type("AWS::Scheduler::Schedule") == []
-    assert soon.groups["Efa"].scale_up_schedule is None
-    assert any("startsWithinMargin" in w for w in soon.warnings("Efa"))
-
-
-def test_active_block_runs_the_instances_without_a_schedule(active: Synth) -> None:
-    for name in active.groups:
-        assert active.nodegroup(name)["ScalingConfig"] == {
-            "MinSize": 0,
-            "MaxSize": 4,
-            "DesiredSize": 4,
-        }
-    assert active.of_type("AWS::Scheduler::Schedule") == []
-
-
-def test_past_eks_scale_down_the_group_stays_at_zero(late: Synth) -> None:
-    assert late.nodegroup("Draining")["ScalingConfig"]["DesiredSize"] == 0
-    assert late.of_type("AWS::Scheduler::Schedule") == []
-    assert any("pastScaleDown" in w for w in late.warnings("Draining"))
-
-
-def test_safety_margin_is_configurable() -> None:
-    stack = make_stack(make_app(now=SOON), "Margin")
-    cluster = eks_v2.Cluster.from_cluster_attributes(stack, "Cluster", cluster_name="c")
-    group = CapacityBlockManagedNodeGroup(
-        stack,
-        "Group",
-        cluster=cluster,
-        capacity_block=block(),
-        vpc=_vpc(stack),
-        schedule_safety_margin=Duration.minutes(5),
+    instance = {"ultraserver": False, "drainLeadSeconds": 2400}
+    assert future.group_config("Gpu") == entry("Gpu", targetSize=4, maxSize=4, **instance)
+    assert future.group_config("Custom") == entry("Custom", targetSize=2, maxSize=3, **instance)
+    assert future.group_config("Trainium") == entry("Trainium", targetSize=4, maxSize=4, **instance)
+    assert future.group_config("Ultra") == entry(
+        "Ultra", targetSize=4, maxSize=4, ultraserver=True, drainLeadSeconds=4200
     )
-    # Ten minutes ahead is outside a five-minute margin: schedule, start at zero.
-    assert group.scale_up_schedule is not None
-    assert group.desired_size == 0
 
 
-def test_a_target_of_zero_needs_no_schedule() -> None:
+def test_groups_of_a_stack_share_one_controller(future: Synth) -> None:
+    assert len(future.controller_functions()) == 1
+    assert len(future.of_type("Custom::CapacityBlockController")) == 1
+    ids = [group["id"] for group in future.controller_config()["groups"]]
+    assert sorted(ids) == sorted(group.node.path for group in future.groups.values())
+    # At the stack root, under the documented ID.
+    assert (
+        future.groups["Gpu"].controller.node.path
+        == f"{future.stack.node.path}/CapacityBlockController"
+    )
+
+
+def test_controller_may_size_only_these_node_groups(future: Synth) -> None:
+    # The IAM actions are the EKS API operations the controller calls.
+    operations = set(botocore.session.get_session().get_service_model("eks").operation_names)
+    assert {"DescribeNodegroup", "UpdateNodegroupConfig"} <= operations
+    document = future.controller_policy(future.groups["Gpu"].controller)
+    eks = [
+        s for s in document["Statement"] if any(a.startswith("eks:") for a in _list(s["Action"]))
+    ]
+    assert len(eks) == 1
+    (statement,) = eks
+    assert statement["Effect"] == "Allow"
+    assert set(_list(statement["Action"])) == {"eks:DescribeNodegroup", "eks:UpdateNodegroupConfig"}
+    assert "Condition" not in statement
+    assert sorted(_list(statement["Resource"]), key=json.dumps) == sorted(
+        (_nodegroup_arn(future, name) for name in future.groups), key=json.dumps
+    )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_deploy_runs_the_controller_after_the_node_groups_exist(future: Synth) -> None:
+    (trigger,) = future.of_type("Custom::CapacityBlockController")
+    for name, group in future.groups.items():
+        assert future.logical_id(group.resource) in trigger["DependsOn"], name
+
+
+def test_a_given_controller_is_used_instead_of_the_shared_one(own_controller: Synth) -> None:
+    stack = own_controller.stack
+    other = stack.node.find_child("Other")
+    assert isinstance(other, CapacityBlockController)
+    assert all(group.controller is other for group in own_controller.groups.values())
+    assert stack.node.try_find_child("CapacityBlockController") is None
+    config = own_controller.controller_config()
+    assert config["periodSeconds"] == 300
+    # With a five-minute period the controller may act up to six minutes late: 30 + 6 and
+    # 60 + 6 minutes are still within the default 40 and 70.
+    assert own_controller.group_config("Gpu")["drainLeadSeconds"] == 2400
+    assert own_controller.group_config("Ultra")["drainLeadSeconds"] == 4200
+    document = own_controller.controller_policy(other)
+    (statement,) = [s for s in document["Statement"] if s.get("Sid") == "SizeManagedNodeGroups"]
+    assert sorted(_list(statement["Resource"]), key=json.dumps) == sorted(
+        (_nodegroup_arn(own_controller, name) for name in own_controller.groups), key=json.dumps
+    )
+
+
+# -- drain lead -----------------------------------------------------------------------------
+
+
+def _config_of(group: CapacityBlockManagedNodeGroup) -> dict[str, Any]:
+    synth = Synth(Stack.of(group), {"Group": group})
+    return synth.group_config("Group")
+
+
+def test_desired_size_zero_keeps_the_group_empty() -> None:
     group = _build(desired_size=0)
-    assert group.desired_size == 0
-    assert group.scale_up_schedule is None
+    assert (group.target_size, group.max_size) == (0, 4)
+    config = _config_of(group)
+    assert (config["targetSize"], config["maxSize"]) == (0, 4)
+    scaling = group.resource.scaling_config
+    assert isinstance(scaling, eks_v1.CfnNodegroup.ScalingConfigProperty)
+    assert (scaling.min_size, scaling.max_size, scaling.desired_size) == (0, 4, 0)
 
 
-# -- timing edges (constructed, not synthesized: the sizes and schedules are attributes) ---
-
-MARGIN = timedelta(minutes=15)  # the documented default schedule_safety_margin
-SECOND = timedelta(seconds=1)
-ULTRA = {"ultraserver_type": "u-trn2x64", "instance_type": "trn2.48xlarge"}
-# EKS's own scale-down for instance blocks; EC2's 60-minute reclaim plus ten minutes
-# of drain for UltraServer blocks.
-INSTANCE_SCALE_DOWN = END - timedelta(minutes=40)
-ULTRA_SCALE_DOWN = END - timedelta(minutes=70)
+def test_desired_size_defaults_to_max_size() -> None:
+    group = _build(max_size=2)
+    assert (group.target_size, group.max_size) == (2, 2)
 
 
-def _at(moment: Any) -> str:
-    return f"at({moment.strftime('%Y-%m-%dT%H:%M:%S')})"
+def test_a_longer_drain_lead_is_written_into_the_config() -> None:
+    group = _build(drain_lead=timedelta(minutes=90))
+    assert group.drain_lead == timedelta(minutes=90)
+    assert group.drain_time == END - timedelta(minutes=90)
+    assert _config_of(group)["drainLeadSeconds"] == 90 * 60
+
+
+@pytest.mark.parametrize(
+    ("ultra", "lead", "earliest"),
+    [
+        # A managed group may not drain after EKS's own scale-down at end - 40 minutes.
+        (False, Duration.minutes(39), "40 min"),
+        (False, timedelta(minutes=40) - SECOND, "40 min"),
+        (False, Duration.minutes(0), "40 min"),
+        # EC2 reclaims UltraServer instances from end - 60 minutes; the drain starts 10
+        # minutes before that.
+        (True, Duration.minutes(69), "1 h 10 min"),
+        (True, Duration.minutes(40), "1 h 10 min"),
+    ],
+)
+def test_drain_lead_below_the_floor_is_an_error(ultra: bool, lead: Any, earliest: str) -> None:
+    message = _error(capacity_block=block(**ULTRA) if ultra else block(), drain_lead=lead)
+    assert f"The earliest valid drain_lead is {earliest}" in message
+    assert RESERVATION_ID in message
+
+
+@pytest.mark.parametrize(("ultra", "minutes"), [(False, 40), (True, 70)])
+def test_drain_lead_at_the_floor_is_accepted(ultra: bool, minutes: int) -> None:
+    group = _build(
+        capacity_block=block(**ULTRA) if ultra else block(), drain_lead=Duration.minutes(minutes)
+    )
+    assert group.drain_lead == timedelta(minutes=minutes)
+
+
+def test_drain_lead_must_be_shorter_than_the_block() -> None:
+    one_day = block(end=START + timedelta(days=1))
+    message = _error(capacity_block=one_day, drain_lead=Duration.days(1))
+    assert "drain_lead 1 day is not shorter than Capacity Block" in message
+    assert RESERVATION_ID in message
+    assert "drain at or before the start" in message
+    assert re.search(r"is not shorter", _error(capacity_block=one_day, drain_lead=Duration.days(2)))
+    # A second shorter than the block is allowed.
+    group = _build(capacity_block=one_day, drain_lead=timedelta(days=1) - SECOND)
+    assert group.drain_time == START + SECOND
+
+
+@pytest.mark.parametrize("lead", [40, "40m", 2400.0])
+def test_drain_lead_must_be_a_duration(lead: Any) -> None:
+    message = _error(drain_lead=lead)
+    assert f"drain_lead {lead!r} is not a duration" in message
+    assert "Duration.minutes(...)" in message
+
+
+# -- warnings -------------------------------------------------------------------------------
 
 
 def _warning_ids(group: CapacityBlockManagedNodeGroup) -> set[str]:
     found = set()
     for entry in group.node.metadata:
         if entry.type == "aws:cdk:warning":
-            found.update(re.findall(r"capblock-constructs:(\w+)", str(entry.data)))
+            found.update(re.findall(r"\[ack: (capblock-constructs:[\w-]+)\]", str(entry.data)))
     return found
 
 
-def _phase(now: Any, ultra: bool = False) -> CapacityBlockManagedNodeGroup:
-    overrides = ULTRA if ultra else {}
-    return _build(now=format_utc(now), capacity_block=block(**overrides))
+def test_no_warnings_for_groups_set_up_as_aws_asks(future: Synth) -> None:
+    # UltraServer groups included: the controller drains them before EC2 reclaims.
+    for name in future.groups:
+        assert not [w for w in future.warnings(name) if "capblock-constructs" in w], name
 
 
-@pytest.mark.parametrize(
-    ("label", "now", "ultra", "desired", "up_at", "down_at", "warnings"),
-    [
-        (
-            "margin and a second before the start",
-            START - MARGIN - SECOND,
-            False,
-            0,
-            START,
-            None,
-            set(),
-        ),
-        (
-            "exactly the margin before the start",
-            START - MARGIN,
-            False,
-            4,
-            None,
-            None,
-            {"startsWithinMargin"},
-        ),
-        ("a second before the start", START - SECOND, False, 4, None, None, {"startsWithinMargin"}),
-        ("exactly at the start", START, False, 4, None, None, set()),
-        (
-            "a second before EKS's scale-down",
-            INSTANCE_SCALE_DOWN - SECOND,
-            False,
-            4,
-            None,
-            None,
-            set(),
-        ),
-        (
-            "exactly at EKS's scale-down",
-            INSTANCE_SCALE_DOWN,
-            False,
-            0,
-            None,
-            None,
-            {"pastScaleDown"},
-        ),
-        (
-            "in EC2's reclaim window",
-            END - timedelta(minutes=10),
-            False,
-            0,
-            None,
-            None,
-            {"pastScaleDown"},
-        ),
-        (
-            "UltraServer before the start",
-            START - timedelta(days=1),
-            True,
-            0,
-            START,
-            ULTRA_SCALE_DOWN,
-            set(),
-        ),
-        (
-            "UltraServer within the margin of the start",
-            START - SECOND,
-            True,
-            4,
-            None,
-            ULTRA_SCALE_DOWN,
-            {"startsWithinMargin"},
-        ),
-        ("UltraServer active", START, True, 4, None, ULTRA_SCALE_DOWN, set()),
-        (
-            "UltraServer margin and a second before its scale-down",
-            ULTRA_SCALE_DOWN - MARGIN - SECOND,
-            True,
-            4,
-            None,
-            ULTRA_SCALE_DOWN,
-            set(),
-        ),
-        (
-            "UltraServer exactly the margin before its scale-down",
-            ULTRA_SCALE_DOWN - MARGIN,
-            True,
-            0,
-            None,
-            None,
-            {"scaleDownWithinMargin"},
-        ),
-        ("UltraServer at its scale-down", ULTRA_SCALE_DOWN, True, 0, None, None, {"pastScaleDown"}),
-        (
-            "UltraServer between its scale-down and EKS's",
-            END - timedelta(minutes=50),
-            True,
-            0,
-            None,
-            None,
-            {"pastScaleDown"},
-        ),
-    ],
-)
-def test_desired_size_and_schedules_follow_the_block(
-    label: str,
-    now: Any,
-    ultra: bool,
-    desired: int,
-    up_at: Any,
-    down_at: Any,
-    warnings: set[str],
-) -> None:
-    group = _phase(now, ultra)
-    assert group.desired_size == desired, label
-    up, down = group.scale_up_schedule, group.scale_down_schedule
-    assert (up.schedule_expression if up else None) == (_at(up_at) if up_at else None), label
-    assert (down.schedule_expression if down else None) == (_at(down_at) if down_at else None), (
-        label
-    )
-    # Every UltraServer group says that EKS's own scale-down is too late for it.
-    expected = warnings | ({"ultraServerScaleDown"} if ultra else set())
-    assert _warning_ids(group) == expected, label
-
-
-@pytest.mark.parametrize("ultra", [False, True])
-def test_no_schedule_is_ever_in_the_past_or_within_the_margin(ultra: bool) -> None:
-    # Moments around every edge of the block's life: each schedule created lies more
-    # than the margin after now.
-    edges = (START, INSTANCE_SCALE_DOWN, ULTRA_SCALE_DOWN)
-    offsets = (-MARGIN - SECOND, -MARGIN, -MARGIN + SECOND, -SECOND, timedelta(0), SECOND)
-    moments = [START - timedelta(days=1)] + [edge + offset for edge in edges for offset in offsets]
-    checked = 0
-    for moment in moments:
-        group = _phase(moment, ultra)
-        for schedule in (group.scale_up_schedule, group.scale_down_schedule):
-            if schedule is not None:
-                at = datetime.strptime(schedule.schedule_expression, "at(%Y-%m-%dT%H:%M:%S)")
-                assert at.replace(tzinfo=timezone.utc) - moment > MARGIN, format_utc(moment)
-                checked += 1
-    assert checked > 0
-
-
-def test_ultraserver_block_scales_to_zero_70_minutes_before_the_end(future: Synth) -> None:
-    # EC2 reclaims UltraServer instances 60 minutes before the end; EKS's own
-    # scale-down at 40 minutes is too late, so the group drains ten minutes earlier.
-    group = future.groups["Ultra"]
-    down = future.schedule("Ultra", down=True)
-    assert down is not None
-    drain_from = END - timedelta(minutes=70)
-    assert down["ScheduleExpression"] == f"at({drain_from.strftime('%Y-%m-%dT%H:%M:%S')})"
-    assert down["ScheduleExpressionTimezone"] == "UTC"
-    assert _input(down)["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
-    up = future.schedule("Ultra")
-    assert up is not None
-    assert _input(up)["ScalingConfig"]["DesiredSize"] == 4
-    # Both schedules use the one role, which may only resize this node group.
-    assert group.scale_up_role is not None
-    role_id = future.logical_id(group.scale_up_role.node.default_child)
-    assert down["Target"]["RoleArn"] == up["Target"]["RoleArn"] == {"Fn::GetAtt": [role_id, "Arn"]}
-    assert len(future.resources[role_id]["Properties"]["Policies"]) == 1
-    # The issue's rule: warn that EKS's 40-minute action is too late, and say what happens.
-    (warning,) = [w for w in future.warnings("Ultra") if "ultraServerScaleDown" in w]
-    assert "EKS's own scale-down at 2027-03-15T10:50:00Z (40 minutes)" in warning
-    assert "scales itself to 0 at 2027-03-15T10:20:00Z" in warning
-    assert "capblock lookup <id> --refresh" in warning
+def test_custom_ami_without_user_data_warns() -> None:
+    group = _build(image_id=CUSTOM_AMI)
+    assert _warning_ids(group) == {"capblock-constructs:custom-ami-without-user-data"}
 
 
 # -- EFA and security groups ----------------------------------------------------------------
 
 
-def test_efa_adds_one_interface_per_card_with_cluster_and_efa_groups(soon: Synth) -> None:
-    data = soon.launch_data("Efa")
+def test_efa_adds_one_interface_per_card_with_cluster_and_efa_groups(efa: Synth) -> None:
+    data = efa.launch_data("Efa")
     interfaces = data["NetworkInterfaces"]
     assert len(interfaces) == 32
     assert interfaces[0]["InterfaceType"] == "efa"
     assert {nic["InterfaceType"] for nic in interfaces[1:]} == {"efa-only"}
-    efa_group = soon.groups["Efa"].efa_security_group
+    efa_group = efa.groups["Efa"].efa_security_group
     assert efa_group is not None
-    efa_id = soon.logical_id(efa_group.security_group.node.default_child)
+    efa_id = efa.logical_id(efa_group.security_group.node.default_child)
     for nic in interfaces:
         assert nic["Groups"] == [CLUSTER_SG, {"Fn::GetAtt": [efa_id, "GroupId"]}]
     assert "SecurityGroupIds" not in data
@@ -780,19 +818,25 @@ def test_without_efa_eks_attaches_the_cluster_security_group(future: Synth) -> N
 # -- clusters -------------------------------------------------------------------------------
 
 
-def test_each_kind_of_cluster_gives_the_cluster_name(
-    future: Synth, soon: Synth, active: Synth
-) -> None:
+def test_each_kind_of_cluster_gives_the_cluster_name(future: Synth, efa: Synth, v1: Synth) -> None:
     v2 = future.logical_id(future.stack.node.find_child("Cluster").node.default_child)
     assert future.nodegroup("Gpu")["ClusterName"] == {"Ref": v2}
-    assert soon.nodegroup("Efa")["ClusterName"] == "imported-v2"
-    assert active.nodegroup("OnImported")["ClusterName"] == "imported-v1"
-    assert "Ref" in active.nodegroup("OnV1")["ClusterName"]
+    assert efa.nodegroup("Efa")["ClusterName"] == "imported-v2"
+    assert v1.nodegroup("OnImported")["ClusterName"] == "imported-v1"
+    cluster: Any = v1.stack.node.find_child("V1")
+    built = v1.stack.resolve(cluster.cluster_name)
+    assert isinstance(built, dict)
+    assert set(built) == {"Ref"}
+    assert v1.nodegroup("OnV1")["ClusterName"] == built
+    # The controller sizes the group in the same cluster.
+    assert efa.group_config("Efa")["clusterName"] == "imported-v2"
+    assert v1.group_config("OnImported")["clusterName"] == "imported-v1"
+    assert v1.group_config("OnV1")["clusterName"] == built
 
 
-def test_built_v1_cluster_maps_the_node_role_in_aws_auth(active: Synth) -> None:
-    role_id = active.logical_id(active.groups["OnV1"].node_role.node.default_child)
-    manifests = json.dumps(active.of_type("Custom::AWSCDK-EKS-KubernetesResource"))
+def test_built_v1_cluster_maps_the_node_role_in_aws_auth(v1: Synth) -> None:
+    role_id = v1.logical_id(v1.groups["OnV1"].node_role.node.default_child)
+    manifests = json.dumps(v1.of_type("Custom::AWSCDK-EKS-KubernetesResource"))
     assert "aws-auth" in manifests
     assert json.dumps({"Fn::GetAtt": [role_id, "Arn"]}) in manifests
 
@@ -804,17 +848,20 @@ def test_templates_pass_cfn_lint(every: Synth) -> None:
     assert cfn_lint_errors(every.template) == []
 
 
-def test_node_groups_have_no_cdk_nag_findings(future: Synth, soon: Synth) -> None:
-    for synth in (future, soon):
+def test_own_controller_template_passes_cfn_lint(own_controller: Synth) -> None:
+    assert cfn_lint_errors(own_controller.template) == []
+
+
+def test_node_groups_and_controller_have_no_cdk_nag_findings(future: Synth, efa: Synth) -> None:
+    for synth in (future, efa):
         report = cdk_nag.AwsSolutionsChecks().validate_scope(synth.stack)
+        prefixes = [group.node.path + "/" for group in synth.groups.values()]
+        prefixes.append(synth.groups[next(iter(synth.groups))].controller.node.path + "/")
         ours = [
             (violation.rule_name, resource.construct_path)
             for violation in report.violations
             for resource in violation.violating_resources
-            if any(
-                str(resource.construct_path).startswith(group.node.path + "/")
-                for group in synth.groups.values()
-            )
+            if any(str(resource.construct_path).startswith(prefix) for prefix in prefixes)
         ]
         assert ours == []
 
@@ -886,12 +933,15 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ({"max_size": 5}, r"max_size 5 must be between 1 and the block's instance count \(4\)"),
-        ({"max_size": 0}, r"max_size 0 must be between 1"),
-        ({"desired_size": 5}, r"desired_size 5 must be between 0 and max_size \(4\)"),
+        (
+            {"max_size": 5},
+            r"max_size 5 must be a whole number from 1 to the block's instance count \(4\)",
+        ),
+        ({"max_size": 0}, r"max_size 0 must be a whole number from 1"),
+        ({"desired_size": 5}, r"desired_size 5 must be a whole number from 0 to max_size \(4\)"),
         (
             {"max_size": 2, "desired_size": 3},
-            r"desired_size 3 must be between 0 and max_size \(2\)",
+            r"desired_size 3 must be a whole number from 0 to max_size \(2\)",
         ),
         ({"instance_types": ["p5.48xlarge"]}, r"instance_types \['p5.48xlarge'\] cannot be set"),
         (
@@ -925,8 +975,11 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
             r"capacity_reservation_resource_group_arn 'arn:aws:resource-groups:x' is set, but "
             r"Capacity Block cr-0123456789abcdef0 is an instance block.*remove",
         ),
-        ({"max_size": True}, r"max_size True must be between 1 and the block's instance count"),
-        ({"desired_size": -1}, r"desired_size -1 must be between 0 and max_size \(4\)"),
+        (
+            {"max_size": True},
+            r"max_size True must be a whole number from 1 to the block's instance count",
+        ),
+        ({"desired_size": -1}, r"desired_size -1 must be a whole number from 0 to max_size \(4\)"),
         (
             {"labels": {"-bad key": "x"}},
             r"label key '-bad key' is not a valid Kubernetes label key",
@@ -989,7 +1042,8 @@ def test_custom_ami_type_with_an_image_is_left_out() -> None:
 
 def test_every_eks_ami_type_is_accepted_and_nothing_else() -> None:
     model = botocore.session.get_session().get_service_model("eks")
-    assert set(model.shape_for("AMITypes").enum) == _AMI_TYPES
+    shape: Any = model.shape_for("AMITypes")
+    assert set(shape.enum) == _AMI_TYPES
 
 
 def test_fails_on_efa_for_a_type_without_efa(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -1006,10 +1060,17 @@ def test_fails_on_efa_for_a_type_without_efa(monkeypatch: pytest.MonkeyPatch) ->
     assert "'p5.48xlarge' does not support Elastic Fabric Adapter" in message
 
 
-def test_fails_when_the_block_has_ended() -> None:
-    message = _error(now=format_utc(END))
+@pytest.mark.parametrize("after", [timedelta(0), timedelta(days=1)])
+def test_fails_when_the_block_has_ended(after: timedelta) -> None:
+    # The one thing still judged against the synth-time clock: the instances are gone.
+    message = _error(now=format_utc(END + after))
+    assert RESERVATION_ID in message
     assert f"ended at {format_utc(END)}" in message
-    assert "Use a current reservation" in message
+
+
+def test_a_block_a_second_before_its_end_is_still_accepted() -> None:
+    group = _build(now=format_utc(END - SECOND))
+    assert group.drain_time == END - INSTANCE_DRAIN_LEAD
 
 
 def test_reports_every_problem_at_once() -> None:
@@ -1034,7 +1095,7 @@ def test_launch_template_problems_come_in_the_same_error() -> None:
     assert "image_id 'my-ami' is not an AMI ID; pass an 'ami-...' ID" in message
     assert "root_volume.size_gib 0 must be" in message
     assert "http_put_response_hop_limit 0 must be between 1 and 64" in message
-    assert "max_size 9 must be between 1" in message
+    assert "max_size 9 must be a whole number from 1" in message
 
 
 def test_fails_when_vpc_subnets_select_nothing() -> None:

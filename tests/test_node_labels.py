@@ -6,8 +6,12 @@ from typing import Any
 
 import pytest
 
-from capblock_constructs import CapacityBlockError, NodeTaint
-from capblock_constructs._node_labels import merge_labels, validate_labels_and_taints
+from capblock_constructs import RESERVATION_LABEL, CapacityBlockError, NodeTaint
+from capblock_constructs._node_labels import (
+    block_labels,
+    merge_labels,
+    validate_labels_and_taints,
+)
 from capblock_constructs._problems import Problems
 from tests.support import RESERVATION_ID, block
 
@@ -23,11 +27,22 @@ def _problems_of(labels: dict[Any, Any], taints: list[Any]) -> str:
 def test_block_labels_are_added_and_protected() -> None:
     problems = Problems("test")
     labels = merge_labels(block(), {"team": "ml"}, problems)
-    assert labels["capblock-constructs/capacity-reservation-id"] == RESERVATION_ID
-    # Label values allow no ':' so the end is in ISO 8601 basic form.
-    assert labels["capblock-constructs/capacity-block-end"] == "20270315T113000Z"
-    assert labels["team"] == "ml"
+    # Only the reservation ID: a label with the block's end would go stale when the block
+    # is extended (same reservation, new end).
+    assert labels == {"capblock-constructs/capacity-reservation-id": RESERVATION_ID, "team": "ml"}
+    assert RESERVATION_LABEL == "capblock-constructs/capacity-reservation-id"
+    assert block_labels(block()) == {RESERVATION_LABEL: RESERVATION_ID}
     assert not problems
+
+
+def test_the_block_end_label_is_gone() -> None:
+    import capblock_constructs
+
+    assert not hasattr(capblock_constructs, "BLOCK_END_LABEL")
+    assert "BLOCK_END_LABEL" not in capblock_constructs.__all__
+    # Not for an UltraServer block either: the labels never name the end.
+    ultra = block(ultraserver_type="u-p6e-gb200x72", instance_type="p6e-gb200.36xlarge")
+    assert block_labels(ultra) == {RESERVATION_LABEL: RESERVATION_ID}
 
 
 def test_a_label_that_overrides_the_block_labels_is_a_problem() -> None:

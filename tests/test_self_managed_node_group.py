@@ -1,20 +1,32 @@
-"""CapacityBlockSelfManagedNodeGroup: ASG, schedule, drain, bootstrap and validation.
+"""CapacityBlockSelfManagedNodeGroup: ASG, controller registration, drain, bootstrap, validation.
 
-Expected values come from the rules in capacity-blocks-facts.md (sections 1.8-1.10, 3.6,
-3.7, 4, 5), not from the implementation. Seven stacks are synthesized, once each:
+Expected values come from the AWS rules the construct follows, not from its output:
 
-- future: the block starts later (pinned now before the start), imported cluster;
+- EC2 starts terminating a Capacity Block's instances 30 minutes before its end, 60 for
+  UltraServer blocks (EC2 user guide, "How Capacity Blocks work").
+- An EC2 Auto Scaling lifecycle hook's heartbeat is 30 to 7200 seconds, and with
+  ``DefaultResult: CONTINUE`` an instance nobody releases terminates when it expires
+  (EC2 Auto Scaling user guide, "Amazon EC2 Auto Scaling lifecycle hooks").
+- The controller acts on a moment at most its period plus one minute of invocation latency
+  late, so a group holds no instance at the reclaim start when
+  ``drain_lead >= reclaim lead + period + 1 min + heartbeat``.
+- A template that leaves out ``DesiredCapacity`` never resets a running group on a deploy
+  (the CDK's ``AutoScalingGroup.desiredCapacity`` documentation); a new group starts at
+  ``MinSize``.
+
+Synthesized stacks are module-scoped, each built once:
+
+- future: the block starts later, imported cluster, labels, taints, a pre-bootstrap script,
+  checked by cdk-nag's AwsSolutions pack;
 - active: now inside the block, Bottlerocket nodes;
-- ending: now within the safety margin of the scale-down, authentication mode unknown;
+- clock: one group built the same way at three pinned "now" values (before the start, during
+  the block, after the drain time before the end); "draining" is the last of them;
 - in_app: an aws_eks_v2 cluster of the app, EFA, the Helm-installed handler;
 - ultra: a Trn2 UltraServer block with the AL2023 Neuron AMI pinned by a synth-time lookup;
-- an aws_eks (v1) CONFIG_MAP cluster, for the aws-auth mapping;
-- the example stack (cdk-nag, cfn-lint, snapshot).
+- shared: two blocks' groups sharing one node role, one handler queue and one controller,
+  checked by cdk-nag.
 
-Validation failures raise before synthesis, so they build stacks but never synthesize them.
-
-To update the example snapshot after an intended change:
-    .venv/bin/python -m pytest tests/test_self_managed_node_group.py --snapshot-update
+Validation failures raise before synthesis, so they build constructs but never synthesize.
 """
 
 from __future__ import annotations
@@ -23,7 +35,8 @@ import email
 import json
 import re
 import sys
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,23 +48,27 @@ from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
+from aws_cdk.cx_api import SynthesisMessageLevel
 from cdk_nag import AwsSolutionsChecks
 
-from capblock_constructs import BLOCK_END_LABEL, RESERVATION_LABEL, CapacityBlockError, NodeTaint
-from capblock_constructs._problems import Problems
-from capblock_constructs._time import format_utc, parse_utc
-from capblock_constructs.ami import AmiResolution, EksOptimizedAmi, resolve_image_id
-from capblock_constructs.self_managed_node_group import (
-    CapacityBlockSelfManagedNodeGroup,
-    plan_schedule,
+from capblock_constructs import (
+    RESERVATION_LABEL,
+    CapacityBlockController,
+    CapacityBlockError,
+    NodeTaint,
 )
+from capblock_constructs._problems import Problems
+from capblock_constructs.ami import AmiResolution, EksOptimizedAmi, resolve_image_id
+from capblock_constructs.self_managed_node_group import CapacityBlockSelfManagedNodeGroup
 from capblock_constructs.termination import NodeTerminationHandlerQueue
 from tests.support import (
+    ACCOUNT,
     BEFORE_START,
     DURING,
     EKS_NODE_ROLE_POLICIES,
     END,
+    REGION,
     RESERVATION_ID,
     START,
     block,
@@ -75,17 +92,39 @@ SERVICE_CIDR = "10.100.0.0/16"
 AL2023_NVIDIA_X86 = (
     "/aws/service/eks/optimized-ami/1.33/amazon-linux-2023/x86_64/nvidia/recommended/image_id"
 )
-ENDING = format_utc(END - timedelta(minutes=40) - timedelta(minutes=5))
-# EC2 starts reclaiming 30 minutes before the end (60 for UltraServer blocks), and EC2 Auto
-# Scaling may run a scheduled action up to two minutes late (capacity-blocks-facts.md 2.2, 3.6).
-RECLAIM_LEAD = timedelta(minutes=30)
-ULTRA_RECLAIM_LEAD = timedelta(minutes=60)
-SCHEDULE_DELAY = timedelta(minutes=2)
 ULTRA_SSM_KEY = (
     "ssm:account=123456789012:parameterName=/aws/service/eks/optimized-ami/1.33/"
     "amazon-linux-2023/x86_64/neuron/recommended/image_id:region=us-east-2"
 )
 BOTTLEROCKET_NVIDIA_X86 = "/aws/service/bottlerocket/aws-k8s-1.33-nvidia/x86_64/latest/image_id"
+NEXT_RESERVATION_ID = "cr-0fedcba9876543210"
+CONFIG_VARIABLE = "CAPBLOCK_CONTROLLER_CONFIG"
+
+# The rules (see the module docstring).
+RECLAIM_LEAD = timedelta(minutes=30)
+ULTRA_RECLAIM_LEAD = timedelta(minutes=60)
+INVOCATION_LATENCY = timedelta(minutes=1)
+DEFAULT_PERIOD = timedelta(minutes=1)
+MIN_HEARTBEAT = timedelta(seconds=30)
+MAX_HEARTBEAT = timedelta(seconds=7200)
+# The documented defaults: 40 minutes (70 for UltraServer blocks), leaving 10 minutes of drain
+# beyond EC2's reclaim lead as EKS does for managed node groups.
+DEFAULT_DRAIN_LEAD = timedelta(minutes=40)
+ULTRA_DEFAULT_DRAIN_LEAD = timedelta(minutes=70)
+
+
+def utc(moment: Any) -> str:
+    """A datetime as the ISO 8601 UTC text the pinned clock and the messages use."""
+    return str(moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
+
+
+# Three moments the template must not depend on: before the start, during the block, and after
+# the default drain time (END - 40 min) but before EC2's reclaim start (END - 30 min).
+CLOCK = {
+    "before-start": BEFORE_START,
+    "during": DURING,
+    "draining": utc(END - timedelta(minutes=35)),
+}
 
 
 # -- builders ----------------------------------------------------------------------------
@@ -130,6 +169,11 @@ def node_group(stack: Stack, **kwargs: Any) -> CapacityBlockSelfManagedNodeGroup
     return CapacityBlockSelfManagedNodeGroup(stack, "Nodes", **options)
 
 
+def built(name: str, **kwargs: Any) -> CapacityBlockSelfManagedNodeGroup:
+    """A node group in a fresh stack (pinned before the start), not synthesized."""
+    return node_group(make_stack(make_app(), name), **kwargs)
+
+
 def failure_of(**kwargs: Any) -> str:
     """The message of the error raised when building a node group (in a fresh stack)."""
     app_options = kwargs.pop("app", {})
@@ -155,26 +199,14 @@ def one(template: dict[str, Any], kind: str) -> dict[str, Any]:
     return resource
 
 
-def scheduled_actions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {
-        name: r["Properties"]
-        for name, r in of_type(template, "AWS::AutoScaling::ScheduledAction").items()
-    }
-
-
 def asg_properties(template: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = one(template, "AWS::AutoScaling::AutoScalingGroup")["Properties"]
     return properties
 
 
-def user_data_text(template: dict[str, Any]) -> str:
-    """The launch template's user data, with deploy-time values replaced by placeholders."""
-    data = one(template, "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
-    encoded = data["UserData"]["Fn::Base64"]
-    if isinstance(encoded, str):
-        return encoded
-    separator, parts = encoded["Fn::Join"]
-    return str(separator).join(placeholder(part) for part in parts)
+def hook_heartbeat(template: dict[str, Any]) -> timedelta:
+    hook = one(template, "AWS::AutoScaling::LifecycleHook")["Properties"]
+    return timedelta(seconds=hook["HeartbeatTimeout"])
 
 
 def placeholder(part: Any) -> str:
@@ -184,6 +216,26 @@ def placeholder(part: Any) -> str:
     if "Ref" in part:
         return f"<Ref:{part['Ref']}>"
     return f"<GetAtt:{'.'.join(part['Fn::GetAtt'])}>"
+
+
+def joined(value: Any) -> str:
+    """A string CloudFormation builds with Fn::Join (or a plain one), tokens as placeholders."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" not in value:
+        return placeholder(value)
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(placeholder(part) for part in parts)
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def user_data_text(template: dict[str, Any]) -> str:
+    """The launch template's user data, with deploy-time values replaced by placeholders."""
+    data = one(template, "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
+    return joined(data["UserData"]["Fn::Base64"])
 
 
 def data_of(template: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +251,73 @@ def node_config(template: dict[str, Any]) -> dict[str, Any]:
     (part,) = [p for p in message.walk() if p.get_content_type() == "application/node.eks.aws"]
     document: dict[str, Any] = yaml.safe_load(part.get_payload())
     return document
+
+
+def controller_run(template: dict[str, Any]) -> dict[str, Any]:
+    """The custom resource that runs the controller on deploys (one per stack)."""
+    return one(template, "Custom::CapacityBlockController")
+
+
+def controller_config(template: dict[str, Any]) -> dict[str, Any]:
+    """The controller's configuration as the custom resource carries it."""
+    config: dict[str, Any] = json.loads(
+        joined(controller_run(template)["Properties"]["Configuration"])
+    )
+    return config
+
+
+def function_config(template: dict[str, Any]) -> dict[str, Any]:
+    """The controller's configuration as its Lambda function reads it."""
+    (function,) = [
+        f
+        for f in of_type(template, "AWS::Lambda::Function").values()
+        if CONFIG_VARIABLE in f["Properties"].get("Environment", {}).get("Variables", {})
+    ]
+    config: dict[str, Any] = json.loads(
+        joined(function["Properties"]["Environment"]["Variables"][CONFIG_VARIABLE])
+    )
+    return config
+
+
+def controller_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every IAM statement of the role the controller's function runs as."""
+    token = controller_run(template)["Properties"]["ServiceToken"]["Fn::GetAtt"][0]
+    function = template["Resources"][token]
+    role = {"Ref": function["Properties"]["Role"]["Fn::GetAtt"][0]}
+    return [
+        statement
+        for policy in of_type(template, "AWS::IAM::Policy").values()
+        if role in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def asg_arn(asg_id: str) -> str:
+    """The ARN pattern of a group known only by name (Service Authorization Reference)."""
+    return (
+        f"arn:<Ref:AWS::Partition>:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:"
+        f"autoScalingGroupName/<Ref:{asg_id}>"
+    )
+
+
+def handler_rules(template: dict[str, Any], queue_id: str) -> list[dict[str, Any]]:
+    """The event patterns of the rules that feed the termination handler's queue."""
+    queue_arn = {"Fn::GetAtt": [queue_id, "Arn"]}
+    return [
+        rule["Properties"]["EventPattern"]
+        for rule in of_type(template, "AWS::Events::Rule").values()
+        if any(target["Arn"] == queue_arn for target in rule["Properties"]["Targets"])
+    ]
+
+
+def warnings_of(app: App, stack_name: str) -> list[str]:
+    """The warning texts synthesis recorded for a stack (read from the cloud assembly)."""
+    artifact = app.synth().get_stack_by_name(stack_name)
+    return [
+        str(message.entry.data)
+        for message in artifact.messages
+        if message.level == SynthesisMessageLevel.WARNING
+    ]
 
 
 # -- synthesized stacks (module-scoped: each is built once) -------------------------------
@@ -228,32 +347,38 @@ def future(nag_outdir: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def active_stack() -> Stack:
+def active() -> dict[str, Any]:
     stack = make_stack(make_app(now=DURING), "Active")
     node_group(
         stack,
         # No taints given: the NVIDIA default applies.
         ami=EksOptimizedAmi(operating_system="bottlerocket"),
     )
-    return stack
+    return synthesized(stack)
+
+
+@dataclass(frozen=True)
+class Synth:
+    template: dict[str, Any]
+    warnings: list[str]
 
 
 @pytest.fixture(scope="module")
-def active(active_stack: Stack) -> dict[str, Any]:
-    return synthesized(active_stack)
+def clock() -> dict[str, Synth]:
+    """The same node group synthesized at each pinned moment of CLOCK (same stack name)."""
+    results: dict[str, Synth] = {}
+    for name, now in CLOCK.items():
+        app = make_app(now=now)
+        stack = make_stack(app, "Clock")
+        # Imported with attributes only: nothing says how the cluster authenticates.
+        node_group(stack, access_entry=None, taints=[])
+        results[name] = Synth(template=synthesized(stack), warnings=warnings_of(app, "Clock"))
+    return results
 
 
 @pytest.fixture(scope="module")
-def ending_stack() -> Stack:
-    stack = make_stack(make_app(now=ENDING), "Ending")
-    # Imported with attributes only: nothing says how the cluster authenticates.
-    node_group(stack, access_entry=None, taints=[])
-    return stack
-
-
-@pytest.fixture(scope="module")
-def ending(ending_stack: Stack) -> dict[str, Any]:
-    return synthesized(ending_stack)
+def draining(clock: dict[str, Synth]) -> dict[str, Any]:
+    return clock["draining"].template
 
 
 @pytest.fixture(scope="module")
@@ -302,7 +427,7 @@ def ultra() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    """Two blocks' node groups feeding one handler queue, checked by cdk-nag."""
+    """Two blocks' node groups sharing a role, a handler queue and the controller; cdk-nag."""
     outdir = tmp_path_factory.mktemp("shared.out")
     app = App(
         context={"capblock-constructs:now": BEFORE_START},
@@ -318,7 +443,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
         "NextBlock",
         cluster=cluster,
         capacity_block=block(
-            capacity_reservation_id="cr-0fedcba9876543210",
+            capacity_reservation_id=NEXT_RESERVATION_ID,
             start=END,
             end=END + timedelta(days=7),
         ),
@@ -326,6 +451,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
         kubernetes_version="1.33",
         service_ipv4_cidr=SERVICE_CIDR,
         access_entry=True,
+        desired_size=1,
+        max_size=2,
         node_role=first.node_role,
         termination_handler=first.termination_handler,
     )
@@ -333,7 +460,17 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
     return synthesized(stack), outdir
 
 
-ALL = ("future", "active", "ending", "in_app", "ultra")
+ALL = ("future", "active", "draining", "in_app", "ultra")
+
+
+def nag_violations(outdir: Path) -> list[tuple[str, str]]:
+    """What the validation plugins reported during synth (errors also fail the synth)."""
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return [
+        (violation["ruleName"], violation["severity"])
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+    ]
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -344,13 +481,7 @@ def test_every_template_passes_cfn_lint(name: str, request: pytest.FixtureReques
 def test_cdk_nag_reports_nothing(future: dict[str, Any], nag_outdir: Path) -> None:
     # The AwsSolutions pack ran as a validation plugin of the future stack's app: errors
     # would have failed the synth, and warnings must be zero as well.
-    report = json.loads((nag_outdir / "validation-report.json").read_text())
-    violations = [
-        (violation["ruleName"], violation["severity"])
-        for plugin in report["pluginReports"]
-        for violation in plugin.get("violations", [])
-    ]
-    assert violations == []
+    assert nag_violations(nag_outdir) == []
 
 
 # -- launch template -----------------------------------------------------------------------
@@ -396,13 +527,16 @@ def test_user_data_is_a_nodeconfig_that_joins_the_cluster(future: dict[str, Any]
         "cidr": SERVICE_CIDR,
     }
     flags = document["spec"]["kubelet"]["flags"]
-    labels = f"{BLOCK_END_LABEL}=20270315T113000Z,{RESERVATION_LABEL}={RESERVATION_ID}"
-    assert f"--node-labels={labels},example.com/team=ml" in flags
+    # Only the reservation ID identifies the block: an end-date label would go stale when the
+    # block is extended (same reservation ID, later end).
+    labels = f"{RESERVATION_LABEL}={RESERVATION_ID},example.com/team=ml"
+    assert f"--node-labels={labels}" in flags
     assert "--register-with-taints=dedicated=training:NoExecute" in flags
+    assert "capacity-block-end" not in user_data_text(future)
 
 
-def test_taints_can_be_removed(ending: dict[str, Any]) -> None:
-    flags = node_config(ending)["spec"]["kubelet"]["flags"]
+def test_taints_can_be_removed(draining: dict[str, Any]) -> None:
+    flags = node_config(draining)["spec"]["kubelet"]["flags"]
     assert not [flag for flag in flags if flag.startswith("--register-with-taints")]
 
 
@@ -450,10 +584,7 @@ def test_bottlerocket_user_data_is_toml_with_labels_and_taints(active: dict[str,
     assert settings["api-server"] == ENDPOINT
     assert settings["cluster-certificate"] == CA
     assert settings["cluster-dns-ip"] == "10.100.0.10"
-    assert settings["node-labels"] == {
-        RESERVATION_LABEL: RESERVATION_ID,
-        BLOCK_END_LABEL: "20270315T113000Z",
-    }
+    assert settings["node-labels"] == {RESERVATION_LABEL: RESERVATION_ID}
     assert settings["node-taints"] == {"nvidia.com/gpu": [":NoSchedule"]}
 
 
@@ -474,9 +605,25 @@ def test_synth_time_ami_is_pinned_from_context(ultra: dict[str, Any]) -> None:
 # -- Auto Scaling group --------------------------------------------------------------------
 
 
-def test_asg_sizes_subnets_and_pinned_launch_template_version(future: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("name", "count"),
+    [("future", 4), ("active", 4), ("draining", 4), ("in_app", 4), ("ultra", 16)],
+)
+def test_asg_sizes_are_the_block_constants_with_no_desired_capacity(
+    name: str, count: int, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue(name)
+    asg = asg_properties(template)
+    # MinSize 0 and MaxSize the block's instance count whatever the moment; no DesiredCapacity,
+    # so a deploy never resets the size the controller set and a new group starts at MinSize 0.
+    assert (asg["MinSize"], asg["MaxSize"]) == ("0", str(count))
+    assert "DesiredCapacity" not in asg
+    # The controller does all the timing: no one-time scheduled actions.
+    assert not of_type(template, "AWS::AutoScaling::ScheduledAction")
+
+
+def test_asg_subnets_and_pinned_launch_template_version(future: dict[str, Any]) -> None:
     asg = asg_properties(future)
-    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("0", "4", "0")
     # Only the block's AZ (us-east-2a) subnet, not the us-east-2b one.
     assert asg["VPCZoneIdentifier"] == ["subnet-0a"]
     (template_id,) = of_type(future, "AWS::EC2::LaunchTemplate")
@@ -488,7 +635,7 @@ def test_asg_sizes_subnets_and_pinned_launch_template_version(future: dict[str, 
     assert not of_type(future, "AWS::AutoScaling::WarmPool")
 
 
-def test_asg_keeps_scheduled_sizes_on_stack_updates(future: dict[str, Any]) -> None:
+def test_asg_keeps_the_controller_sizes_on_stack_updates(future: dict[str, Any]) -> None:
     asg = one(future, "AWS::AutoScaling::AutoScalingGroup")
     assert asg["UpdatePolicy"] == {
         "AutoScalingScheduledAction": {"IgnoreUnmodifiedGroupSizeProperties": True}
@@ -503,121 +650,140 @@ def test_asg_tags_for_kubernetes_and_the_handler(future: dict[str, Any]) -> None
     assert tags["capblock-constructs:capacity-reservation-id"]["Value"] == RESERVATION_ID
 
 
-# -- schedule through the pinned now ---------------------------------------------------------
+# -- the template does not depend on when it is synthesized -----------------------------------
 
 
-def test_future_block_scales_up_at_start_and_down_at_end_minus_drain_lead(
+@pytest.mark.parametrize("name", [name for name in CLOCK if name != "before-start"])
+def test_template_is_the_same_whenever_it_is_synthesized(
+    name: str, clock: dict[str, Synth]
+) -> None:
+    assert clock[name].template == clock["before-start"].template
+
+
+@pytest.mark.parametrize("name", list(CLOCK))
+def test_the_only_construct_warning_is_the_unmapped_node_role(
+    name: str, clock: dict[str, Synth]
+) -> None:
+    # No warning about a scale-up or scale-down left out because of the moment of synthesis.
+    ours = [w for w in clock[name].warnings if "capblock-constructs:" in w]
+    assert len(ours) == 1, ours
+    assert "capblock-constructs:node-role-not-mapped" in ours[0]
+
+
+@pytest.mark.parametrize("after_end", [timedelta(0), timedelta(hours=1)])
+def test_fails_once_the_block_has_ended(after_end: timedelta) -> None:
+    message = failure_of(app={"now": utc(END + after_end)})
+    assert f"ended at {utc(END)}" in message
+    assert "Use an active or scheduled block" in message
+
+
+def test_builds_until_the_last_second_of_the_block() -> None:
+    stack = make_stack(make_app(now=utc(END - timedelta(seconds=1))), "LastSecond")
+    group = node_group(stack)
+    # Past its drain time the group still builds; the controller keeps it at 0.
+    assert group.drain_time == END - DEFAULT_DRAIN_LEAD
+
+
+# -- the controller ------------------------------------------------------------------------
+
+
+def test_group_registers_its_sizes_and_drain_lead_with_the_controller(
     future: dict[str, Any],
 ) -> None:
-    actions = sorted(scheduled_actions(future).values(), key=lambda a: str(a["StartTime"]))
-    up, down = actions
-    assert up["StartTime"] == START.strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert up["DesiredCapacity"] == 4
-    # Default drain lead: 40 minutes before the end for an instance block.
-    assert down["StartTime"] == (END - timedelta(minutes=40)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert (down["DesiredCapacity"], down["MinSize"]) == (0, 0)
     (asg_id,) = of_type(future, "AWS::AutoScaling::AutoScalingGroup")
-    assert up["AutoScalingGroupName"] == down["AutoScalingGroupName"] == {"Ref": asg_id}
-    assert "Recurrence" not in up
-    assert "EndTime" not in up
+    config = controller_config(future)
+    assert config["periodSeconds"] == DEFAULT_PERIOD.total_seconds()
+    assert config["groups"] == [
+        {
+            "id": "Future/Nodes",
+            "kind": "self-managed",
+            "reservation": RESERVATION_ID,
+            "ultraserver": False,
+            "targetSize": 4,
+            "maxSize": 4,
+            "drainLeadSeconds": DEFAULT_DRAIN_LEAD.total_seconds(),
+            "autoScalingGroupName": f"<Ref:{asg_id}>",
+        }
+    ]
+    # The function's periodic runs read what the deploy-time run was given.
+    assert function_config(future) == config
 
 
-def test_active_block_has_only_the_scale_down_and_runs_the_count(
-    active: dict[str, Any], active_stack: Stack
+def test_controller_first_runs_once_the_group_and_its_hook_exist(
+    future: dict[str, Any],
 ) -> None:
-    (action,) = scheduled_actions(active).values()
-    assert action["StartTime"] == format_utc(END - timedelta(minutes=40))
-    asg = asg_properties(active)
-    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("0", "4", "4")
-    # The scale-down also caps MaxSize, so nothing scales the group up while it drains.
-    assert (action["DesiredCapacity"], action["MinSize"], action["MaxSize"]) == (0, 0, 0)
-    Annotations.from_stack(active_stack).has_warning(
-        "/Active/Nodes", Match.string_like_regexp("no scale-up action was scheduled")
+    (asg_id,) = of_type(future, "AWS::AutoScaling::AutoScalingGroup")
+    (hook_id,) = of_type(future, "AWS::AutoScaling::LifecycleHook")
+    # Without the hook, a drain the first run starts would skip the termination handler.
+    assert {asg_id, hook_id} <= set(controller_run(future)["DependsOn"])
+
+
+def test_controller_may_update_only_this_auto_scaling_group(future: dict[str, Any]) -> None:
+    (asg_id,) = of_type(future, "AWS::AutoScaling::AutoScalingGroup")
+    sizing = [
+        s
+        for s in controller_statements(future)
+        if {"autoscaling:UpdateAutoScalingGroup", "autoscaling:*", "*"} & set(as_list(s["Action"]))
+    ]
+    (update,) = sizing
+    assert as_list(update["Action"]) == ["autoscaling:UpdateAutoScalingGroup"]
+    # By name: the group ID in the ARN is unknown until the group exists.
+    assert [joined(arn) for arn in as_list(update["Resource"])] == [asg_arn(asg_id)]
+
+
+def test_two_groups_of_a_stack_share_one_controller(shared: tuple[dict[str, Any], Path]) -> None:
+    template, _ = shared
+    asg_ids = sorted(of_type(template, "AWS::AutoScaling::AutoScalingGroup"))
+    run = controller_run(template)  # one, or this would fail
+    groups = {g["reservation"]: g for g in controller_config(template)["groups"]}
+    assert set(groups) == {RESERVATION_ID, NEXT_RESERVATION_ID}
+    assert sorted(g["id"] for g in groups.values()) == ["Shared/NextBlock", "Shared/Nodes"]
+    assert (groups[RESERVATION_ID]["targetSize"], groups[RESERVATION_ID]["maxSize"]) == (4, 4)
+    assert (groups[NEXT_RESERVATION_ID]["targetSize"], groups[NEXT_RESERVATION_ID]["maxSize"]) == (
+        1,
+        2,
     )
-
-
-def test_ending_block_has_no_action_and_is_drained(
-    ending: dict[str, Any], ending_stack: Stack
-) -> None:
-    assert scheduled_actions(ending) == {}
-    asg = asg_properties(ending)
-    # A late deploy must not scale a draining group back up. IgnoreUnmodifiedGroupSizeProperties
-    # skips a DesiredCapacity that is 0 in the old template too (a deploy before the start),
-    # although the scale-up has since run; MaxSize 0 always differs from the old template
-    # (the block's count), so CloudFormation applies it and the group drains.
-    assert (asg["MinSize"], asg["MaxSize"], asg["DesiredCapacity"]) == ("0", "0", "0")
-    Annotations.from_stack(ending_stack).has_warning(
-        "/Ending/Nodes", Match.string_like_regexp("no scale-down action was scheduled")
+    assert sorted(g["autoScalingGroupName"] for g in groups.values()) == [
+        f"<Ref:{asg_id}>" for asg_id in asg_ids
+    ]
+    assert function_config(template) == controller_config(template)
+    (update,) = [
+        s
+        for s in controller_statements(template)
+        if "autoscaling:UpdateAutoScalingGroup" in as_list(s["Action"])
+    ]
+    assert sorted(joined(arn) for arn in as_list(update["Resource"])) == sorted(
+        asg_arn(asg_id) for asg_id in asg_ids
     )
-    # Synthesized 45 min before the end: deploy margin (15 min) + heartbeat runs past end - 30.
-    Annotations.from_stack(ending_stack).has_warning(
-        "/Ending/Nodes",
-        Match.string_like_regexp(f"reclaiming the instances at {format_utc(END - RECLAIM_LEAD)}"),
-    )
+    assert set(asg_ids) <= set(run["DependsOn"])
+    # max_size=2 limits the controller; the template keeps the block's count.
+    for asg in of_type(template, "AWS::AutoScaling::AutoScalingGroup").values():
+        assert asg["Properties"]["MaxSize"] == "4"
+        assert "DesiredCapacity" not in asg["Properties"]
 
 
-def test_ultraserver_block_scales_down_70_minutes_before_the_end(ultra: dict[str, Any]) -> None:
-    times = sorted(str(a["StartTime"]) for a in scheduled_actions(ultra).values())
-    assert times == [format_utc(START), format_utc(END - timedelta(minutes=70))]
-    hook = one(ultra, "AWS::AutoScaling::LifecycleHook")["Properties"]
-    # 70 min drain lead - 60 min UltraServer reclaim lead - 2 min scheduled action delay.
-    assert hook["HeartbeatTimeout"] == 8 * 60
-    assert asg_properties(ultra)["MaxSize"] == "16"
-
-
-def at(text: str) -> datetime:
-    return parse_utc(text, what="test")
-
-
-@pytest.mark.parametrize(
-    ("now", "up", "down", "desired"),
-    [
-        (BEFORE_START, True, True, 0),
-        # Start is 10 minutes away, inside the 15-minute margin: size for the active block.
-        (format_utc(START - timedelta(minutes=10)), False, True, 3),
-        (DURING, False, True, 3),
-        (format_utc(END - timedelta(minutes=50)), False, False, 0),
-        (format_utc(END - timedelta(minutes=20)), False, False, 0),
-        # EC2 is already reclaiming.
-        (format_utc(END - timedelta(minutes=10)), False, False, 0),
-    ],
-)
-def test_plan_schedule_by_phase(now: str, up: bool, down: bool, desired: int) -> None:
-    plan = plan_schedule(
-        block(),
-        now=at(now),
-        drain_lead=timedelta(minutes=40),
-        safety_margin=timedelta(minutes=15),
-        active_size=3,
-    )
-    assert (plan.scale_up_at is not None, plan.scale_down_at is not None) == (up, down)
-    assert plan.desired_capacity == desired
-    assert plan.drained is not down
-    if plan.scale_up_at and plan.scale_down_at:
-        assert plan.scale_up_at != plan.scale_down_at
-
-
-def test_plan_schedule_honours_a_custom_margin() -> None:
-    plan = plan_schedule(
-        block(),
-        now=START - timedelta(minutes=10),
-        drain_lead=timedelta(minutes=40),
-        safety_margin=timedelta(minutes=5),
-        active_size=4,
-    )
-    assert plan.scale_up_at == START
-    assert plan.desired_capacity == 0
-
-
-# -- graceful drain ---------------------------------------------------------------------------
+# -- drain timing -----------------------------------------------------------------------------
 
 
 def test_lifecycle_hook_holds_terminating_instances_for_the_drain(future: dict[str, Any]) -> None:
     hook = one(future, "AWS::AutoScaling::LifecycleHook")["Properties"]
+    (asg_id,) = of_type(future, "AWS::AutoScaling::AutoScalingGroup")
+    assert hook["AutoScalingGroupName"] == {"Ref": asg_id}
     assert hook["LifecycleTransition"] == "autoscaling:EC2_INSTANCE_TERMINATING"
     assert hook["DefaultResult"] == "CONTINUE"
-    # drain_lead (40 min) - reclaim lead (30 min) - scheduled action delay (2 min).
+    # drain lead (40 min) - reclaim lead (30 min) - lateness (1 min period + 1 min).
     assert hook["HeartbeatTimeout"] == 8 * 60
+
+
+def test_ultraserver_default_drain_lead_is_70_minutes_with_an_8_minute_heartbeat(
+    ultra: dict[str, Any],
+) -> None:
+    (entry,) = controller_config(ultra)["groups"]
+    assert entry["ultraserver"] is True
+    assert entry["drainLeadSeconds"] == ULTRA_DEFAULT_DRAIN_LEAD.total_seconds()
+    assert (entry["targetSize"], entry["maxSize"]) == (16, 16)
+    # 70 min - 60 min UltraServer reclaim lead - 2 min lateness.
+    assert hook_heartbeat(ultra) == timedelta(minutes=8)
 
 
 @pytest.mark.parametrize(
@@ -626,28 +792,192 @@ def test_lifecycle_hook_holds_terminating_instances_for_the_drain(future: dict[s
 def test_undrained_instances_terminate_before_ec2_reclaims_them(
     name: str, reclaim_lead: timedelta, request: pytest.FixtureRequest
 ) -> None:
-    # Worst case without a handler: the scale-down runs two minutes late, then the hook
-    # holds each instance for the whole heartbeat and CONTINUE terminates it.
+    # Worst case without a handler: the controller scales to zero as late as it can, then
+    # the hook holds each instance for the whole heartbeat and CONTINUE terminates it.
     template = request.getfixturevalue(name)
-    hook = one(template, "AWS::AutoScaling::LifecycleHook")["Properties"]
-    assert hook["DefaultResult"] == "CONTINUE"
-    scale_down = max(at(str(a["StartTime"])) for a in scheduled_actions(template).values())
-    released = scale_down + SCHEDULE_DELAY + timedelta(seconds=hook["HeartbeatTimeout"])
-    assert released <= END - reclaim_lead
+    assert one(template, "AWS::AutoScaling::LifecycleHook")["Properties"]["DefaultResult"] == (
+        "CONTINUE"
+    )
+    config = controller_config(template)
+    (entry,) = config["groups"]
+    latest_scale_down = (
+        END
+        - timedelta(seconds=entry["drainLeadSeconds"])
+        + timedelta(seconds=config["periodSeconds"])
+        + INVOCATION_LATENCY
+    )
+    assert latest_scale_down + hook_heartbeat(template) <= END - reclaim_lead
+
+
+def test_a_five_minute_controller_period_shortens_the_default_heartbeat() -> None:
+    stack = make_stack(make_app(), "SlowController")
+    controller = CapacityBlockController(stack, "Controller", period=Duration.minutes(5))
+    group = node_group(stack, controller=controller)
+    # 40 min drain lead - 30 min reclaim lead - (5 min period + 1 min latency).
+    assert group.heartbeat_timeout == timedelta(minutes=4)
+    assert group.lifecycle_hook.heartbeat_timeout == 4 * 60
+    assert group.controller is controller
+    # The group registered with the controller it was given; no default one was made.
+    assert stack.node.try_find_child("CapacityBlockController") is None
+    config = stack.resolve(controller.configuration)
+    assert config["periodSeconds"] == 5 * 60
+    (entry,) = config["groups"]
+    assert entry["drainLeadSeconds"] == DEFAULT_DRAIN_LEAD.total_seconds()
+
+
+def test_a_five_minute_controller_period_counts_against_an_explicit_heartbeat() -> None:
+    stack = make_stack(make_app(), "SlowController")
+    controller = CapacityBlockController(stack, "Controller", period=Duration.minutes(5))
+    with pytest.raises(CapacityBlockError) as failure:
+        node_group(stack, controller=controller, heartbeat_timeout=Duration.minutes(8))
+    # 30 min reclaim lead + 6 min lateness + 8 min heartbeat.
+    assert "The earliest valid drain_lead is 44 min" in str(failure.value)
+
+
+def test_a_39_minute_drain_lead_is_valid_with_the_heartbeat_it_leaves() -> None:
+    group = built("ThirtyNine", drain_lead=Duration.minutes(39))
+    # The default heartbeat comes from the lead itself: 39 - 30 - 2 = 7 minutes, so the
+    # earliest valid lead (30 + 2 + 7 = 39 minutes) is the lead.
+    assert group.heartbeat_timeout == timedelta(minutes=7)
+    assert group.drain_lead == timedelta(minutes=39)
+    assert group.drain_time == END - timedelta(minutes=39)
+
+
+@pytest.mark.parametrize(("lead", "heartbeat"), [(40, 8), (42, 10)])
+def test_an_explicit_heartbeat_the_drain_lead_covers_exactly_is_accepted(
+    lead: int, heartbeat: int
+) -> None:
+    # lead = 30 min reclaim lead + 2 min lateness + heartbeat.
+    group = built(
+        "Boundary",
+        drain_lead=Duration.minutes(lead),
+        heartbeat_timeout=Duration.minutes(heartbeat),
+    )
+    assert group.heartbeat_timeout == timedelta(minutes=heartbeat)
+    assert group.drain_time == END - timedelta(minutes=lead)
+
+
+def test_an_explicit_heartbeat_the_drain_lead_cannot_cover_fails() -> None:
+    message = failure_of(drain_lead=Duration.minutes(40), heartbeat_timeout=Duration.minutes(10))
+    # 30 min reclaim lead + 2 min lateness + 10 min heartbeat.
+    assert "The earliest valid drain_lead is 42 min" in message
+    assert "the default is 40 min" in message
+    # The user chose the heartbeat, so shortening it is a fix.
+    assert "heartbeat_timeout" in message
+
+
+def test_a_drain_lead_too_short_for_the_shortest_heartbeat_fails() -> None:
+    message = failure_of(drain_lead=Duration.minutes(32))
+    # What the lead leaves (32 - 30 - 2 = 0) clamps to the 30 s minimum: 30 + 2 min + 30 s.
+    assert "The earliest valid drain_lead is 32 min 30 s" in message
+    assert "the default is 40 min" in message
+    # No heartbeat was set, so the fix does not send the user to one.
+    assert "heartbeat_timeout" not in message
+
+
+def test_the_shortest_valid_drain_lead_gets_the_shortest_heartbeat() -> None:
+    group = built("Shortest", drain_lead=timedelta(minutes=32, seconds=30))
+    assert group.heartbeat_timeout == MIN_HEARTBEAT
+
+
+def test_an_ultraserver_drain_lead_must_cover_its_60_minute_reclaim() -> None:
+    message = failure_of(
+        capacity_block=block(instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64"),
+        drain_lead=Duration.minutes(45),
+    )
+    # 60 min reclaim lead + 2 min lateness + the 30 s minimum heartbeat.
+    assert "The earliest valid drain_lead is 1 h 2 min 30 s" in message
+    assert "the default is 1 h 10 min" in message
+    assert "heartbeat_timeout" not in message
+
+
+def test_a_drain_lead_as_long_as_the_block_fails() -> None:
+    message = failure_of(
+        capacity_block=block(end=START + timedelta(hours=1)), drain_lead=Duration.hours(1)
+    )
+    assert "drain_lead 1 h is not shorter than Capacity Block" in message
+
+
+def test_a_drain_lead_just_shorter_than_the_block_is_accepted() -> None:
+    group = built(
+        "Short",
+        capacity_block=block(end=START + timedelta(hours=1)),
+        drain_lead=Duration.minutes(59),
+    )
+    assert group.drain_time == START + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("heartbeat", [MIN_HEARTBEAT, MAX_HEARTBEAT])
+def test_heartbeats_of_30_seconds_to_2_hours_are_accepted(heartbeat: timedelta) -> None:
+    # 152 min = 30 min reclaim lead + 2 min lateness + the 2 h longest heartbeat.
+    group = built("Heartbeat", drain_lead=Duration.minutes(152), heartbeat_timeout=heartbeat)
+    assert group.heartbeat_timeout == heartbeat
+    assert group.lifecycle_hook.heartbeat_timeout == heartbeat.total_seconds()
+
+
+@pytest.mark.parametrize(
+    "heartbeat", [MIN_HEARTBEAT - timedelta(seconds=1), MAX_HEARTBEAT + timedelta(seconds=1)]
+)
+def test_heartbeats_outside_30_seconds_to_2_hours_fail(heartbeat: timedelta) -> None:
+    message = failure_of(drain_lead=Duration.minutes(152), heartbeat_timeout=heartbeat)
+    assert message.startswith("Test/Nodes: heartbeat_timeout ")
+    assert "is outside the 30 s to 2 h" in message
+
+
+# -- sizes ----------------------------------------------------------------------------------
+
+
+def test_desired_size_zero_keeps_the_group_empty_during_the_block() -> None:
+    group = built("Empty", desired_size=0)
+    assert (group.target_size, group.max_size) == (0, 4)
+    stack = Stack.of(group)
+    (entry,) = stack.resolve(group.controller.configuration)["groups"]
+    assert (entry["targetSize"], entry["maxSize"]) == (0, 4)
+    # The template's sizes are the block's, whatever the target.
+    assert stack.resolve(group.auto_scaling_group.max_size) == "4"
+    assert group.auto_scaling_group.desired_capacity is None
+
+
+def test_max_size_limits_the_controller_not_the_template() -> None:
+    group = built("Smaller", max_size=2)
+    # desired_size defaults to max_size.
+    assert (group.target_size, group.max_size) == (2, 2)
+    stack = Stack.of(group)
+    (entry,) = stack.resolve(group.controller.configuration)["groups"]
+    assert (entry["targetSize"], entry["maxSize"]) == (2, 2)
+    assert stack.resolve(group.auto_scaling_group.max_size) == "4"
+
+
+@pytest.mark.parametrize("max_size", [0, 5])
+def test_max_size_must_be_1_to_the_instance_count(max_size: int) -> None:
+    message = failure_of(max_size=max_size)
+    assert (
+        f"max_size {max_size} must be a whole number from 1 to the block's instance count (4)"
+        in (message)
+    )
+
+
+@pytest.mark.parametrize(
+    ("desired_size", "max_size", "limit"), [(5, None, 4), (3, 2, 2), (-1, None, 4)]
+)
+def test_desired_size_must_be_0_to_max_size(
+    desired_size: int, max_size: int | None, limit: int
+) -> None:
+    message = failure_of(desired_size=desired_size, max_size=max_size)
+    assert f"desired_size {desired_size} must be a whole number from 0 to max_size ({limit})" in (
+        message
+    )
 
 
 def test_termination_queue_rule_is_scoped_to_this_asg(future: dict[str, Any]) -> None:
     (asg_id,) = of_type(future, "AWS::AutoScaling::AutoScalingGroup")
-    patterns = [
-        r["Properties"]["EventPattern"] for r in of_type(future, "AWS::Events::Rule").values()
-    ]
-    (lifecycle,) = [p for p in patterns if p["source"] == ["aws.autoscaling"]]
+    (queue_id,) = of_type(future, "AWS::SQS::Queue")
+    rules = handler_rules(future, queue_id)
+    assert len(rules) == 3
+    (lifecycle,) = [p for p in rules if p["source"] == ["aws.autoscaling"]]
     assert lifecycle["detail"] == {"AutoScalingGroupName": [{"Ref": asg_id}]}
-    assert len(of_type(future, "AWS::SQS::Queue")) == 1
-    assert any(
-        o["Value"].get("Ref", "").startswith("NodesTerminationHandlerQueue")
-        for o in future["Outputs"].values()
-    )
+    # The handler's queueURL.
+    assert {"Ref": queue_id} in [output["Value"] for output in future["Outputs"].values()]
 
 
 def test_node_groups_can_share_one_handler_queue(
@@ -657,13 +987,10 @@ def test_node_groups_can_share_one_handler_queue(
     template, outdir = shared
     asg_ids = sorted(of_type(template, "AWS::AutoScaling::AutoScalingGroup"))
     assert len(asg_ids) == 2
-    assert len(of_type(template, "AWS::SQS::Queue")) == 1
-    assert len(of_type(template, "AWS::Events::Rule")) == 3
-    (lifecycle,) = [
-        r["Properties"]["EventPattern"]
-        for r in of_type(template, "AWS::Events::Rule").values()
-        if r["Properties"]["EventPattern"]["source"] == ["aws.autoscaling"]
-    ]
+    (queue_id,) = of_type(template, "AWS::SQS::Queue")
+    rules = handler_rules(template, queue_id)
+    assert len(rules) == 3
+    (lifecycle,) = [p for p in rules if p["source"] == ["aws.autoscaling"]]
     assert sorted(g["Ref"] for g in lifecycle["detail"]["AutoScalingGroupName"]) == asg_ids
     (policy,) = of_type(template, "AWS::IAM::ManagedPolicy").values()
     (complete,) = [
@@ -682,9 +1009,8 @@ def test_node_groups_can_share_one_handler_queue(
     (entry,) = of_type(template, "AWS::EKS::AccessEntry").values()
     assert entry["Properties"]["Type"] == "EC2_LINUX"
     assert cfn_lint_errors(template) == []
-    # The AwsSolutions pack ran during synth; the second group's ARN is acknowledged too.
-    report = json.loads((outdir / "validation-report.json").read_text())
-    assert [v for r in report["pluginReports"] for v in r.get("violations", [])] == []
+    # The AwsSolutions pack ran during synth; the second group's ARNs are acknowledged too.
+    assert nag_violations(outdir) == []
 
 
 def test_fails_to_install_the_handler_twice_on_a_shared_queue() -> None:
@@ -749,7 +1075,8 @@ def test_default_node_role_has_the_eks_node_policies(future: dict[str, Any]) -> 
 
 
 def test_group_is_created_after_the_access_entry(active: dict[str, Any]) -> None:
-    # Deployed during the block, the group launches at once: nodes must be able to join.
+    # Deployed during the block, the controller's first run sizes the group at once: nodes
+    # must be able to join.
     (entry_id,) = of_type(active, "AWS::EKS::AccessEntry")
     asg = one(active, "AWS::AutoScaling::AutoScalingGroup")
     assert entry_id in asg["DependsOn"]
@@ -763,35 +1090,39 @@ def test_api_authenticated_in_app_cluster_gets_an_access_entry(in_app: dict[str,
         if r["Properties"].get("Type") == "EC2_LINUX"
     ]
     assert len(entries) == 1
-    assert entries[0]["PrincipalArn"]["Fn::GetAtt"][0].startswith("NodesNodeRole")
+    (role,) = one(in_app, "AWS::IAM::InstanceProfile")["Properties"]["Roles"]
+    assert entries[0]["PrincipalArn"] == {"Fn::GetAtt": [role["Ref"], "Arn"]}
 
 
 def test_unknown_authentication_mode_warns_instead_of_guessing(
-    ending: dict[str, Any], ending_stack: Stack
+    clock: dict[str, Synth],
 ) -> None:
-    assert not of_type(ending, "AWS::EKS::AccessEntry")
-    Annotations.from_stack(ending_stack).has_warning(
-        "/Ending/Nodes", Match.string_like_regexp("pass access_entry=True")
-    )
+    synth = clock["draining"]
+    assert not of_type(synth.template, "AWS::EKS::AccessEntry")
+    (warning,) = [w for w in synth.warnings if "capblock-constructs:" in w]
+    assert "pass access_entry=True" in warning
+    assert "capblock-constructs:node-role-not-mapped" in warning
 
 
 def test_exposes_its_parts() -> None:
-    group = node_group(make_stack(make_app(), "Parts"))
+    group = built("Parts")
     assert group.auto_scaling_group.cfn_resource_type == "AWS::AutoScaling::AutoScalingGroup"
     assert group.launch_template.resource.cfn_resource_type == "AWS::EC2::LaunchTemplate"
     assert group.security_group.node.id == "SecurityGroup"
     assert group.termination_queue is group.termination_handler.queue
-    assert group.drain_lead == timedelta(minutes=40)
     assert group.node_role.node.id == "NodeRole"
+    assert group.drain_lead == DEFAULT_DRAIN_LEAD
+    assert group.heartbeat_timeout == timedelta(minutes=8)
+    assert group.drain_time == END - DEFAULT_DRAIN_LEAD
+    assert (group.target_size, group.max_size) == (4, 4)
+    # The stack's shared controller, at its root.
+    assert group.controller.node.path == "Parts/CapacityBlockController"
+    assert CapacityBlockController.of(group).node.path == group.controller.node.path
+    for removed in ("schedule", "scale_up_action", "scale_down_action", "scale_down_time"):
+        assert not hasattr(group, removed), removed
 
 
 # -- validation ------------------------------------------------------------------------------
-
-
-def test_fails_for_an_expired_block() -> None:
-    message = failure_of(app={"now": format_utc(END + timedelta(hours=1))})
-    assert f"ended at {format_utc(END)}" in message
-    assert "Use an active or scheduled block" in message
 
 
 def test_fails_without_a_subnet_in_the_block_zone() -> None:
@@ -799,64 +1130,6 @@ def test_fails_without_a_subnet_in_the_block_zone() -> None:
     with pytest.raises(CapacityBlockError) as failure:
         node_group(stack, vpc=imported_vpc(stack, ("us-east-2b", "us-east-2c"), "OtherVpc"))
     assert "no subnet in us-east-2a" in str(failure.value)
-
-
-def test_fails_when_drain_lead_leaves_no_room_for_the_heartbeat() -> None:
-    # 40 min = reclaim lead + 10 min heartbeat, but the scale-down may run 2 minutes late, so
-    # the heartbeat would expire 2 minutes into EC2's reclaim.
-    message = failure_of(drain_lead=Duration.minutes(40), heartbeat_timeout=Duration.minutes(10))
-    assert "drain_lead 40 min does not leave" in message
-    assert "earliest valid drain_lead is 42 min" in message
-    assert "Raise drain_lead or shorten heartbeat_timeout" in message
-
-
-def test_fails_for_an_ultraserver_drain_lead_below_its_60_minute_reclaim() -> None:
-    message = failure_of(
-        capacity_block=block(instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64"),
-        drain_lead=Duration.minutes(40),
-        heartbeat_timeout=Duration.minutes(5),
-    )
-    # 60 min reclaim lead + 2 min delay + 5 min heartbeat.
-    assert "earliest valid drain_lead is 67 min" in message
-
-
-def test_drain_lead_covering_reclaim_delay_and_heartbeat_is_accepted() -> None:
-    group = node_group(
-        make_stack(make_app(), "Boundary"),
-        drain_lead=Duration.minutes(42),
-        heartbeat_timeout=Duration.minutes(10),
-    )
-    assert group.heartbeat_timeout == timedelta(minutes=10)
-    assert group.scale_down_time == END - timedelta(minutes=42)
-
-
-def test_fails_when_drain_lead_is_not_beyond_the_reclaim_lead() -> None:
-    message = failure_of(drain_lead=timedelta(minutes=30))
-    # The shortest heartbeat (30 s) still needs reclaim lead + 2 min before it.
-    assert "earliest valid drain_lead is 32 min 30 s" in message
-
-
-@pytest.mark.parametrize("name", ["desired_size", "max_size"])
-def test_fails_for_sizes_below_one(name: str) -> None:
-    message = failure_of(**{name: 0})
-    assert f"{name} 0 must be a whole number of at least 1" in message
-
-
-@pytest.mark.parametrize("seconds", [10, 7201])
-def test_fails_for_a_heartbeat_outside_30_to_7200_seconds(seconds: int) -> None:
-    message = failure_of(drain_lead=Duration.hours(3), heartbeat_timeout=Duration.seconds(seconds))
-    assert f"heartbeat_timeout {seconds} s is outside the 30-7200 s" in message
-
-
-def test_fails_for_sizes_above_the_instance_count() -> None:
-    message = failure_of(desired_size=5, max_size=6)
-    assert "desired_size 5 is above the block's instance count 4" in message
-    assert "max_size 6 is above the block's instance count 4" in message
-    assert "Use at most 4" in message
-
-
-def test_fails_for_desired_above_max() -> None:
-    assert "desired_size 3 is above max_size 2" in failure_of(desired_size=3, max_size=2)
 
 
 def test_fails_for_an_ami_of_the_wrong_architecture() -> None:
@@ -873,14 +1146,6 @@ def test_fails_when_cluster_data_is_missing_and_lookups_are_off() -> None:
     message = str(failure.value)
     assert "endpoint, certificate authority, service CIDR, Kubernetes version" in message
     assert "capblock lookup-cluster ml --region us-east-2" in message
-
-
-def test_fails_when_drain_lead_covers_the_whole_block() -> None:
-    message = failure_of(
-        capacity_block=block(end=START + timedelta(hours=1)),
-        drain_lead=Duration.hours(2),
-    )
-    assert "is not shorter than the block itself (60 min)" in message
 
 
 def test_fails_for_an_access_entry_on_a_config_map_cluster() -> None:
@@ -983,9 +1248,11 @@ def test_config_map_v1_cluster_maps_the_node_role_in_aws_auth() -> None:
     ]
     (config_map,) = json.loads("".join(placeholder(p) for p in manifest["Fn::Join"][1]))
     (mapping,) = json.loads(config_map["data"]["mapRoles"])
+    # The role the nodes' instance profile carries.
+    (role,) = one(template, "AWS::IAM::InstanceProfile")["Properties"]["Roles"]
     # The aws-auth entry EKS documents for self-managed node roles.
     assert mapping == {
-        "rolearn": "<GetAtt:NodesNodeRoleA488D2F3.Arn>",
+        "rolearn": f"<GetAtt:{role['Ref']}.Arn>",
         "username": "system:node:{{EC2PrivateDNSName}}",
         "groups": ["system:bootstrappers", "system:nodes"],
     }
@@ -1005,11 +1272,6 @@ def test_fails_for_bottlerocket_on_neuron() -> None:
     )
     assert "no Bottlerocket Neuron variant" in message
     assert "EksOptimizedAmi.pinned('ami-...'" in message
-
-
-def test_fails_for_a_negative_safety_margin() -> None:
-    message = failure_of(schedule_safety_margin=timedelta(minutes=-5))
-    assert "schedule_safety_margin -5 min is negative; use zero or more" in message
 
 
 def test_fails_for_a_drain_lead_that_is_not_a_duration() -> None:
@@ -1143,8 +1405,7 @@ def test_reports_all_problems_at_once() -> None:
         heartbeat_timeout=Duration.seconds(5),
         ami=EksOptimizedAmi(architecture="arm64"),
     )
-    assert re.match(r"^Test/Nodes: 4 problems:", message)
-    assert "desired_size 9 is above the block's instance count 4" in message
-    assert "desired_size 9 is above max_size 4" in message
-    assert "heartbeat_timeout 5 s" in message
+    assert re.match(r"^Test/Nodes: 3 problems:", message)
+    assert "desired_size 9 must be a whole number from 0 to max_size (4)" in message
+    assert "is outside the 30 s to 2 h" in message
     assert "the AMI is for arm64" in message

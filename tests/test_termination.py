@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from aws_cdk import App, Validations
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks
 
@@ -18,8 +21,14 @@ ASG = "gpu-nodes"
 
 
 @pytest.fixture(scope="module")
-def app() -> App:
-    app = make_app()
+def outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("termination.out")
+
+
+@pytest.fixture(scope="module")
+def app(outdir: Path) -> App:
+    """The queue alone, with cdk-nag's AwsSolutions pack as a validation plugin."""
+    app = App(analytics_reporting=False, outdir=str(outdir))
     NodeTerminationHandlerQueue(make_stack(app), "Nth", auto_scaling_group_names=[ASG])
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
@@ -29,6 +38,17 @@ def app() -> App:
 def template(app: App) -> dict[str, Any]:
     body: dict[str, Any] = app.synth().get_stack_by_name("Test").template
     return body
+
+
+def violating_paths(outdir: Path) -> list[tuple[str, str]]:
+    """(rule, construct path) for every finding in the synth's validation report."""
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return [
+        (violation["ruleName"], construct["constructPath"])
+        for plugin in report["pluginReports"]
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]
 
 
 def resources(template: dict[str, Any], kind: str) -> list[dict[str, Any]]:
@@ -124,10 +144,28 @@ def test_queue_url_is_a_stack_output(template: dict[str, Any]) -> None:
     assert output["Value"]["Ref"].startswith("NthQueue")
 
 
-def test_passes_cfn_lint_and_cdk_nag(template: dict[str, Any]) -> None:
+def test_passes_cfn_lint_and_cdk_nag(template: dict[str, Any], outdir: Path) -> None:
     assert cfn_lint_errors(template) == []
-    # The AwsSolutions pack ran as a validation plugin during synth: errors would have
-    # failed it, and the two acknowledged findings carry their reasons in metadata.
+    # The AwsSolutions pack ran as a validation plugin during synth: errors would have failed
+    # it, and the report must hold no warning either (the acknowledged findings carry their
+    # reasons in metadata).
+    assert violating_paths(outdir) == []
+
+
+def test_cdk_nag_checks_the_handler_queue_and_accepts_it(tmp_path: Path) -> None:
+    # A passing report is empty, so it cannot show the pack looked at anything. Beside a
+    # plain queue the pack does fail, every finding must be the plain queue's: the handler's
+    # queue (no dead-letter queue either, acknowledged) and its rules and policy pass.
+    app = App(analytics_reporting=False, outdir=str(tmp_path))
+    stack = make_stack(app)
+    NodeTerminationHandlerQueue(stack, "Nth", auto_scaling_group_names=[ASG])
+    sqs.Queue(stack, "Plain")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    findings = violating_paths(tmp_path)
+    assert ("AwsSolutions-SQS3", "Test/Plain/Resource") in findings
+    assert [path for _, path in findings if not path.startswith("Test/Plain/")] == []
 
 
 def test_groups_added_later_join_the_rule_and_the_policy_once() -> None:
