@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -37,13 +38,29 @@ def _fake_aws_credentials() -> Iterator[None]:
             os.environ[key] = value
 
 
+class RealAwsCallError(BaseException):
+    """A test reached for AWS.
+
+    A BaseException, not an Exception, so that no ``except Exception`` in the library
+    can turn it into an ordinary error that a test expecting an error would accept.
+    """
+
+
+# The deploy tests' emulator listens here and nowhere else; requests to it may pass.
+LOCAL_EMULATOR_PREFIX = "http://127.0.0.1:"
+
+
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A request that no Stubber answered fails loudly instead of reaching AWS."""
+    """A request that no Stubber answered fails the test instead of reaching AWS."""
     import botocore.endpoint
 
-    def refuse(self: object, operation_model: object, request_dict: object) -> None:
-        raise AssertionError(f"test tried to call AWS: {operation_model}")
+    make_request = botocore.endpoint.Endpoint.make_request
+
+    def refuse(self: Any, operation_model: Any, request_dict: Any) -> Any:
+        if str(self.host).startswith(LOCAL_EMULATOR_PREFIX):
+            return make_request(self, operation_model, request_dict)
+        raise RealAwsCallError(f"test tried to call AWS at {self.host}: {operation_model.name}")
 
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", refuse)
 
