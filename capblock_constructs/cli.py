@@ -1,10 +1,11 @@
-"""The ``capblock`` command: look Capacity Blocks up, fill the CDK context cache, plan them.
+"""The ``capblock`` command: look Capacity Blocks up, fill the CDK context cache, plan, check.
 
 ``capblock lookup cr-...`` writes the same cache entry that
 ``CapacityBlock.from_lookup`` reads, so that synthesis (in CI, or with
 ``CAPBLOCK_LOOKUPS=off``) needs no AWS credentials. ``capblock plan`` shows
 the cached blocks' UTC timeline as a chart (and SVG) without calling AWS.
-Standard library only.
+``capblock check`` runs the template rules over CloudFormation templates.
+Standard library only (and PyYAML for ``check``): no command starts jsii.
 """
 
 from __future__ import annotations
@@ -100,6 +101,27 @@ Fill the cache with 'capblock lookup <reservation-id> --region <region>'.
 "Now" is marked only when --now or the context key capblock-constructs:now (in
 cdk.context.json or cdk.json) gives it: the clock is never read, so the output
 is reproducible.
+"""
+
+_CHECK_DESCRIPTION = """\
+Check CloudFormation templates for Capacity Block mistakes that deploy and
+then fail, or that leave nodes running when EC2 reclaims the block: launch
+templates, EKS managed node groups, Auto Scaling groups, their scheduled
+actions and termination hooks. Templates are read as plain data; no AWS call.
+"""
+
+_CHECK_EPILOG = """\
+PATH is a template file (JSON, or YAML with CloudFormation's short-form tags
+such as !Ref) or a folder: every *.template.json in it and in its nested
+assemblies (assembly-*/, one per CDK Stage), as 'cdk synth' writes cdk.out.
+
+Rules that compare the template with the reservation (instance type, zone,
+count, end) use the Capacity Blocks cached in the context file ('capblock
+lookup' fills it); a rule that cannot decide (a value only known at deploy
+time, a block not in the cache) stays silent.
+
+Exit status: 0 when no finding is an error, 1 when one is, 2 for bad usage or
+a file that cannot be read.
 """
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -225,6 +247,44 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the bars with Unicode block characters instead of ASCII",
     )
     planner.set_defaults(handler=_plan)
+
+    checker = commands.add_parser(
+        "check",
+        help="check CloudFormation templates for Capacity Block mistakes",
+        description=_CHECK_DESCRIPTION,
+        epilog=_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    checker.add_argument(
+        "paths",
+        metavar="PATH",
+        nargs="+",
+        type=Path,
+        help="a template file (JSON or YAML) or a folder such as cdk.out",
+    )
+    checker.add_argument(
+        "--context",
+        metavar="FILE",
+        type=Path,
+        help="a cdk.context.json whose cached Capacity Blocks the template is compared with; "
+        f"defaults to ./{CONTEXT_FILE_NAME} when it exists, else no block is known",
+    )
+    checker.add_argument(
+        "--now",
+        metavar="TIMESTAMP",
+        help="the moment to compare start times with (ISO 8601 with offset, e.g. "
+        "2027-03-08T00:00:00Z); defaults to the context key capblock-constructs:now in the "
+        "context file, else the clock",
+    )
+    checker.add_argument(
+        "--format",
+        choices=["text", "json", "sarif"],
+        default="text",
+        dest="output_format",
+        help="text (one line per finding; the default), json (one array) or sarif (2.1.0, for "
+        "GitHub code scanning)",
+    )
+    checker.set_defaults(handler=_check)
     return parser
 
 
@@ -532,3 +592,58 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
     if args.svg is not None:
         print(f"\nSVG written to {args.svg}", file=out)
     return 0
+
+
+# -- check -------------------------------------------------------------------------------
+
+
+def _check_context(path: Path | None) -> dict[str, Any]:
+    """The context file named by --context (which must exist), else ./cdk.context.json if any."""
+    if path is None:
+        return read_context_file(context_file())
+    if not path.is_file():
+        raise CapacityBlockError(
+            f"--context {path}: no such file; pass the cdk.context.json of the app, or leave "
+            "--context out to use ./cdk.context.json when there is one."
+        )
+    return read_context_file(path)
+
+
+def _check(args: argparse.Namespace, out: TextIO) -> int:
+    # Imported here: the other commands do not need the rules or PyYAML.
+    from datetime import datetime, timezone
+
+    from .rules import (
+        RULES,
+        Severity,
+        blocks_from_context,
+        check_template,
+        find_templates,
+        load_template,
+        now_from_context,
+    )
+    from .rules.report import format_json, format_sarif, format_text
+
+    context = _check_context(args.context)
+    where = f"--context {args.context}" if args.context else str(context_file())
+    try:
+        blocks = blocks_from_context(context)
+        pinned = now_from_context(context)
+    except CapacityBlockError as error:
+        raise CapacityBlockError(list(error.problems), subject=where) from None
+    if args.now is not None:
+        now = parse_utc(args.now, what="--now")
+    else:
+        now = pinned or datetime.now(timezone.utc).replace(microsecond=0)
+    findings = []
+    for path in find_templates(args.paths):
+        findings.extend(
+            check_template(load_template(path), template_path=str(path), blocks=blocks, now=now)
+        )
+    if args.output_format == "json":
+        print(format_json(findings), file=out)
+    elif args.output_format == "sarif":
+        print(format_sarif(findings, RULES), file=out)
+    else:
+        print(format_text(findings), file=out)
+    return 1 if any(finding.severity is Severity.ERROR for finding in findings) else 0
