@@ -321,10 +321,16 @@ def check_options(
                 f"network interface on card {nic.network_card_index} has interface_type "
                 f"{nic.interface_type!r}; use one of {', '.join(_INTERFACE_TYPES)}."
             )
-        if nic.interface_type == "efa-only" and nic.network_card_index == 0:
+        # EC2 user guide, "Maximize network bandwidth on Amazon EC2 instances with multiple
+        # network cards": an EFA-only interface cannot be the primary; card 0, device 1 is fine.
+        if nic.interface_type == "efa-only" and (nic.network_card_index, nic.device_index) == (
+            0,
+            0,
+        ):
             problems.add(
-                "an 'efa-only' interface cannot sit on network card 0; card 0 needs an 'efa' or "
-                "'interface' interface at device index 0."
+                "an 'efa-only' interface cannot be the primary network interface (network card "
+                "0, device index 0); put an 'interface' (ENA) or 'efa' interface there and the "
+                "'efa-only' one at device index 1."
             )
         slot = (nic.network_card_index, nic.device_index)
         if slot in seen:

@@ -223,7 +223,7 @@ def test_user_data_is_base64_in_the_template_shape(custom_data: dict[str, Any]) 
         ({"root_volume": RootVolume(volume_type="gp2", iops=3000)}, "gp2 takes no IOPS"),
         (
             {"network_interfaces": [NetworkInterface(interface_type="efa-only")]},
-            "cannot sit on network card 0",
+            "cannot be the primary network interface (network card 0, device index 0)",
         ),
         (
             {"network_interfaces": [NetworkInterface(interface_type="ena")]},
@@ -245,6 +245,22 @@ def test_rejects_bad_options(options: dict[str, Any], expected: str) -> None:
         CapacityBlockLaunchTemplate(stack, "LaunchTemplate", capacity_block=block(), **options)
     assert expected in str(caught.value)
     assert str(caught.value).startswith("Bad/LaunchTemplate")
+
+
+def test_accepts_efa_only_beside_the_primary_on_card_0() -> None:
+    # The EC2 user guide's layout for multi-card EFA types: ENA primary at card 0 device 0,
+    # EFA-only at card 0 device 1 and at device 0 of each further card.
+    stack = make_stack(name="EfaOnlyOnCard0")
+    CapacityBlockLaunchTemplate(
+        stack,
+        "LaunchTemplate",
+        capacity_block=block(),
+        network_interfaces=[
+            NetworkInterface(),
+            NetworkInterface(device_index=1, interface_type="efa-only"),
+            NetworkInterface(network_card_index=1, interface_type="efa-only"),
+        ],
+    )
 
 
 def test_rejects_a_reservation_id_in_place_of_a_block() -> None:
