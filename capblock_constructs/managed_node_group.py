@@ -44,6 +44,44 @@ while ``nodegroup_name`` pins the name. Moving the construct to a later
 block in another Availability Zone changes ``Subnets`` and so replaces the
 group; a later block in the same zone is a template update, best deployed
 while the group is at 0.
+
+Node auto repair
+----------------
+EKS node auto repair is on by default here (:class:`NodeRepair`), though the
+EKS API leaves it off: the block's instances are paid for up front, and an
+unhealthy node wastes its slot until someone acts. EKS watches the kubelet's
+``Ready`` condition by itself, and with the EKS node monitoring agent add-on
+(``eks-node-monitoring-agent``, not installed here) also GPU, Neuron, network,
+storage and kernel conditions; it reboots or replaces a node after 10 minutes
+(accelerator conditions) or 30 minutes (the others), and stops on its own when
+more than 20% of a group of more than five nodes is unhealthy (EKS user guide,
+"Automatically repair nodes in EKS clusters").
+
+A reboot keeps the instance. A replacement launches into the same Capacity
+Block, because the node group's only launch template targets its reservation;
+the block has a fixed instance count, so the new instance needs a free slot.
+EC2 frees a terminated instance's slot "several minutes" after it stops (EC2
+user guide, Launch instances into Capacity Blocks), so the replacement of the
+one instance a full block loses launches once EC2 has cleaned it up, with
+launch errors in the meantime. EKS does not document whether it terminates
+the unhealthy instance before or after launching the replacement
+(UNCONFIRMED); if after, a full block has no slot for it and the node is not
+replaced until one frees.
+
+Repair and the controller do not compete: the controller sets only the node
+group's desired size (0 before the block, the target while it runs, 0 from
+``drain_time``), and repair replaces or reboots nodes *within* that size,
+never changing it. Once the controller (or EKS's own end-of-block action) has
+set the size to 0, the Auto Scaling group terminates every instance, a
+replacement still in flight included, and there is nothing left to repair.
+Before the block starts the group is at 0, so repair has nothing to act on.
+
+Device plugins
+--------------
+Nodes join without advertising their accelerators until the NVIDIA, Neuron
+or EFA device plugin runs on them. ``install_device_plugins=True`` installs
+the ones the nodes need (see :mod:`capblock_constructs.device_plugins`) on a
+cluster built in the same app, once per cluster.
 """
 
 from __future__ import annotations
@@ -51,11 +89,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from aws_cdk import Duration
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks_v1
+from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -64,10 +103,21 @@ from ._node_labels import merge_labels, validate_labels_and_taints
 from ._node_role import default_node_role
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
+from ._time import as_timedelta
 from ._warnings import warn
 from .capacity_block import CapacityBlock, require_capacity_block
 from .controller.construct import CapacityBlockController
 from .controller.runtime.phase import GroupKind, drain_time
+from .device_plugins import (
+    DevicePluginChart,
+    DevicePlugins,
+    check_device_plugin_cluster,
+    device_plugin_labels,
+    device_plugins_for,
+)
+from .device_plugins import (
+    install_device_plugins as install_device_plugins_on,  # the option has the plain name
+)
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
 from .instance_types import InstanceTypeInfo, instance_type_info
@@ -79,7 +129,7 @@ from .launch_template import (
 )
 from .taints import NodeTaint, accelerator_taints
 
-__all__ = ["CapacityBlockManagedNodeGroup"]
+__all__ = ["CapacityBlockManagedNodeGroup", "NodeRepair", "NodeRepairOverride"]
 
 
 _AMI_TYPES = frozenset(
@@ -110,6 +160,59 @@ _AMI_TYPES = frozenset(
     }
 )
 _MIME_BOUNDARY = "==CAPBLOCK-CONSTRUCTS-BOUNDARY=="
+_REPAIR_ACTIONS = ("Replace", "Reboot", "NoAction")
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRepairOverride:
+    """How EKS node auto repair treats one condition and reason the node monitoring agent
+    reports, instead of its default (``NodeRepairConfigOverrides``; EKS wants all four fields).
+
+    For example, reboot instead of replace after 15 minutes of ``NvidiaXID64Error``, which
+    keeps the instance in the Capacity Block::
+
+        NodeRepairOverride(
+            node_monitoring_condition="AcceleratedHardwareReady",
+            node_unhealthy_reason="NvidiaXID64Error",
+            min_repair_wait=Duration.minutes(15),
+            repair_action="Reboot",
+        )
+    """
+
+    node_monitoring_condition: str
+    """The node condition, for example ``AcceleratedHardwareReady`` or ``NetworkingReady``."""
+    node_unhealthy_reason: str
+    """The reason, for example ``NvidiaXID64Error`` or ``IPAMDNotRunning``."""
+    min_repair_wait: Duration | timedelta
+    """How long the condition must last before the node is repaired; whole minutes, at
+    least one."""
+    repair_action: Literal["Replace", "Reboot", "NoAction"]
+    """``Replace`` (terminate, launch another), ``Reboot`` or ``NoAction``."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRepair:
+    """EKS node auto repair for a managed node group (``NodeRepairConfig``).
+
+    The defaults turn repair on with EKS's own thresholds and actions; see
+    "Node auto repair" in the module docstring for how it works on a Capacity
+    Block and with the controller. Each pair of count and percentage settings
+    is exclusive: set one or neither.
+    """
+
+    enabled: bool = True
+    """Whether EKS repairs unhealthy nodes. Defaults to on."""
+    max_unhealthy_node_threshold_count: int | None = None
+    """Repair stops while more nodes than this are unhealthy. Defaults to EKS's rule (stop
+    above 20% unhealthy in a group of more than five nodes)."""
+    max_unhealthy_node_threshold_percentage: int | None = None
+    """The same as a percentage of the group (1-100). Defaults to EKS's rule."""
+    max_parallel_nodes_repaired_count: int | None = None
+    """The most nodes repaired at once. Defaults to EKS's choice."""
+    max_parallel_nodes_repaired_percentage: int | None = None
+    """The same as a percentage of the unhealthy nodes (1-100). Defaults to EKS's choice."""
+    overrides: Sequence[NodeRepairOverride] = ()
+    """Per condition and reason actions and waits. Defaults to none: EKS's table applies."""
 
 
 class _HasClusterName(Protocol):
@@ -130,6 +233,7 @@ class _CheckedInputs:
     taints: list[NodeTaint]
     interfaces: list[NetworkInterface] | None
     cluster_security_group_id: str | None
+    node_repair: NodeRepair
 
 
 class CapacityBlockManagedNodeGroup(Construct):
@@ -188,7 +292,13 @@ class CapacityBlockManagedNodeGroup(Construct):
         instance metadata; other pods should use EKS Pod Identity or IRSA.
     :param efa: Attach one EFA interface per network card and an
         :class:`EfaSecurityGroup`. Defaults to no EFA. No placement group is
-        created: a Capacity Block is already co-located.
+        created: a Capacity Block is already co-located. The ``efa-only``
+        interfaces among them (EFA without IP addresses) need Amazon VPC CNI
+        1.18.5 or later on the cluster ("You must have VPC CNI version 1.18.5
+        or later for EFA-only interfaces", EKS user guide, "Run machine
+        learning training on Amazon EKS with Elastic Fabric Adapter"). Pods
+        see the interfaces as ``vpc.amazonaws.com/efa`` only once the EFA
+        device plugin runs (``install_device_plugins``).
     :param security_groups: Extra security groups for the nodes. Defaults to
         none. With these or with EFA the launch template names security
         groups, so EKS no longer adds the cluster security group itself; it
@@ -224,6 +334,23 @@ class CapacityBlockManagedNodeGroup(Construct):
         blocks: EC2 does not let instance blocks be used through resource
         groups.
     :param tags: Tags for the node group and the launch template's instances.
+    :param install_device_plugins: Install the Kubernetes device plugins the
+        nodes need and their AMI lacks, as pinned Helm charts through the
+        cluster's kubectl provider: NVIDIA (unless the AMI type is a
+        Bottlerocket NVIDIA variant, which includes it), Neuron for Trainium
+        and Inferentia, and EFA with ``efa``. Each is installed once per
+        cluster however many node groups ask, tolerates every taint and runs
+        only on nodes carrying its ``capblock-constructs/<plugin>-device-plugin:
+        true`` label, which this group's nodes then get. Defaults to off: it
+        needs a cluster built in this app (an ``aws_eks_v2`` cluster with
+        ``kubectl_provider_options``), and many teams install device plugins
+        with their other cluster add-ons. Without the plugins the nodes
+        advertise no ``nvidia.com/gpu``, ``aws.amazon.com/neuron`` or
+        ``vpc.amazonaws.com/efa`` and GPU pods stay pending.
+    :param node_repair: EKS node auto repair: a :class:`NodeRepair`, or a
+        bool for the defaults or off. Defaults to on with EKS's thresholds and
+        actions; see "Node auto repair" in the module docstring for what
+        happens on a Capacity Block.
     """
 
     def __init__(
@@ -254,6 +381,8 @@ class CapacityBlockManagedNodeGroup(Construct):
         instance_types: Sequence[str] | None = None,
         capacity_reservation_resource_group_arn: str | None = None,
         tags: Mapping[str, str] | None = None,
+        install_device_plugins: bool = False,
+        node_repair: NodeRepair | bool = True,
     ) -> None:
         super().__init__(scope, id)
         require_capacity_block(capacity_block, path=self.node.path)
@@ -278,7 +407,10 @@ class CapacityBlockManagedNodeGroup(Construct):
             drain_lead=drain_lead,
             instance_types=instance_types,
             capacity_reservation_resource_group_arn=capacity_reservation_resource_group_arn,
+            install_device_plugins=install_device_plugins,
+            node_repair=node_repair,
         )
+        self.node_repair = checked.node_repair
         self.max_size = checked.max_size
         self.target_size = checked.target_size
         self.drain_lead = checked.drain_lead
@@ -297,6 +429,13 @@ class CapacityBlockManagedNodeGroup(Construct):
             tags=tags,
         )
         self.resource = self._node_group(cluster, checked, nodegroup_name, tags)
+        self.device_plugins: DevicePlugins | None = None
+        """The device plugins installed for this group, with ``install_device_plugins``."""
+        if install_device_plugins:
+            assert isinstance(cluster, (eks_v2.Cluster, eks_v1.Cluster))
+            self.device_plugins = install_device_plugins_on(
+                cluster, instance_type=capacity_block.instance_type, ami_type=ami_type, efa=efa
+            )
         self.controller.add_managed_node_group(
             self,
             cluster_name=cluster.cluster_name,
@@ -341,6 +480,8 @@ class CapacityBlockManagedNodeGroup(Construct):
         drain_lead: Duration | timedelta | None,
         instance_types: Sequence[str] | None,
         capacity_reservation_resource_group_arn: str | None,
+        install_device_plugins: bool,
+        node_repair: NodeRepair | bool,
     ) -> _CheckedInputs:
         """Every input problem, raised together; the values the later steps build from."""
         block = self.capacity_block
@@ -389,8 +530,18 @@ class CapacityBlockManagedNodeGroup(Construct):
             if taints is None
             else list(taints)
         )
-        all_labels = merge_labels(block, labels, problems)
-        validate_labels_and_taints(all_labels, chosen_taints, problems)
+        plugins: tuple[DevicePluginChart, ...] = ()
+        if install_device_plugins:
+            check_device_plugin_cluster(cluster, problems)
+            plugins = device_plugins_for(
+                instance_type=block.instance_type, ami_type=ami_type, efa=efa
+            )
+        all_labels = merge_labels(
+            block, labels, problems, construct_labels=device_plugin_labels(plugins)
+        )
+        # The EKS API's limits are tighter than Kubernetes' (managed node groups only).
+        validate_labels_and_taints(all_labels, chosen_taints, problems, eks_limits=True)
+        repair = _check_node_repair(problems, node_repair)
 
         interfaces: list[NetworkInterface] | None = None
         if efa:
@@ -431,6 +582,7 @@ class CapacityBlockManagedNodeGroup(Construct):
             taints=chosen_taints,
             interfaces=interfaces,
             cluster_security_group_id=cluster_sg,
+            node_repair=repair,
         )
 
     def _node_role(self, cluster: _HasClusterName, node_role: iam.IRole | None) -> iam.IRole:
@@ -517,6 +669,7 @@ class CapacityBlockManagedNodeGroup(Construct):
                 for t in checked.taints
             ]
             or None,
+            node_repair_config=_node_repair_config(checked.node_repair),
             tags=dict(tags) if tags else None,
         )
 
@@ -531,6 +684,106 @@ class CapacityBlockManagedNodeGroup(Construct):
     def nodegroup_arn(self) -> str:
         """The node group's ARN, a deploy-time token."""
         return self.resource.attr_arn
+
+
+def _check_node_repair(problems: Problems, value: object) -> NodeRepair:
+    """The node repair settings to write, adding a problem for each the EKS API would reject."""
+    if isinstance(value, bool):
+        return NodeRepair(enabled=value)
+    if not isinstance(value, NodeRepair):
+        problems.add(
+            f"node_repair {value!r} is a {type(value).__name__}; pass True, False or "
+            "NodeRepair(...)."
+        )
+        return NodeRepair()
+    if not isinstance(value.enabled, bool):
+        problems.add(f"node_repair.enabled {value.enabled!r} must be True or False.")
+    for kind in ("max_unhealthy_node_threshold", "max_parallel_nodes_repaired"):
+        count = getattr(value, f"{kind}_count")
+        percentage = getattr(value, f"{kind}_percentage")
+        if count is not None and (
+            isinstance(count, bool) or not isinstance(count, int) or count < 1
+        ):
+            problems.add(
+                f"node_repair.{kind}_count {count!r} must be a whole number of nodes, at least 1."
+            )
+        if percentage is not None and (
+            isinstance(percentage, bool)
+            or not isinstance(percentage, int)
+            or not 1 <= percentage <= 100
+        ):
+            problems.add(
+                f"node_repair.{kind}_percentage {percentage!r} must be a whole percentage from "
+                "1 to 100."
+            )
+        if count is not None and percentage is not None:
+            problems.add(
+                f"node_repair sets both {kind}_count ({count!r}) and {kind}_percentage "
+                f"({percentage!r}); EKS takes one or the other, so drop one."
+            )
+    if isinstance(value.overrides, (list, tuple)):
+        for override in value.overrides:
+            _check_repair_override(problems, override)
+    else:
+        problems.add(
+            f"node_repair.overrides {value.overrides!r} is not a list; pass "
+            "[NodeRepairOverride(...), ...]."
+        )
+    return value
+
+
+def _check_repair_override(problems: Problems, override: object) -> None:
+    if not isinstance(override, NodeRepairOverride):
+        problems.add(
+            f"node_repair.overrides holds {override!r}, a {type(override).__name__}; pass "
+            "NodeRepairOverride(...) objects."
+        )
+        return
+    name = f"node_repair override {override.node_unhealthy_reason!r}"
+    for field in ("node_monitoring_condition", "node_unhealthy_reason"):
+        text = getattr(override, field)
+        if not isinstance(text, str) or not text:
+            problems.add(
+                f"{name}: {field} {text!r} must name what the node monitoring agent reports, "
+                "for example 'AcceleratedHardwareReady' and 'NvidiaXID64Error'."
+            )
+    if override.repair_action not in _REPAIR_ACTIONS:
+        problems.add(
+            f"{name}: repair_action {override.repair_action!r} is not one of "
+            f"{', '.join(_REPAIR_ACTIONS)}."
+        )
+    wait = as_timedelta(override.min_repair_wait)
+    if wait is None or wait < timedelta(minutes=1) or wait % timedelta(minutes=1):
+        problems.add(
+            f"{name}: min_repair_wait {override.min_repair_wait!r} must be a whole number of "
+            "minutes, at least 1 (EKS counts it in minutes); pass Duration.minutes(...)."
+        )
+
+
+def _node_repair_config(repair: NodeRepair) -> eks_v1.CfnNodegroup.NodeRepairConfigProperty:
+    return eks_v1.CfnNodegroup.NodeRepairConfigProperty(
+        enabled=repair.enabled,
+        max_unhealthy_node_threshold_count=repair.max_unhealthy_node_threshold_count,
+        max_unhealthy_node_threshold_percentage=repair.max_unhealthy_node_threshold_percentage,
+        max_parallel_nodes_repaired_count=repair.max_parallel_nodes_repaired_count,
+        max_parallel_nodes_repaired_percentage=repair.max_parallel_nodes_repaired_percentage,
+        node_repair_config_overrides=[
+            eks_v1.CfnNodegroup.NodeRepairConfigOverridesProperty(
+                node_monitoring_condition=override.node_monitoring_condition,
+                node_unhealthy_reason=override.node_unhealthy_reason,
+                min_repair_wait_time_mins=_whole_minutes(override.min_repair_wait),
+                repair_action=override.repair_action,
+            )
+            for override in repair.overrides
+        ]
+        or None,
+    )
+
+
+def _whole_minutes(value: Duration | timedelta) -> int:
+    span = as_timedelta(value)
+    assert span is not None  # checked before
+    return span // timedelta(minutes=1)
 
 
 def _cluster_security_group_id(cluster: _HasClusterName) -> str | None:

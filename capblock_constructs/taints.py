@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from .instance_types import instance_type_info
 
@@ -53,6 +54,25 @@ class NodeTaint:
         return f"{head}:{self.effect}"
 
 
+def accelerator_of(
+    instance_type: str, *, ami_type: str | None = None
+) -> Literal["nvidia", "neuron"] | None:
+    """The accelerator of ``instance_type``: ``nvidia``, ``neuron`` or ``None``.
+
+    The instance-type table decides; for a type it does not know, the EKS
+    AMI type does (``...NVIDIA`` or ``...NEURON``); with neither, ``None``.
+    """
+    info = instance_type_info(instance_type)
+    if info is not None:
+        return info.accelerator
+    if ami_type is not None:
+        if "NVIDIA" in ami_type:
+            return "nvidia"
+        if "NEURON" in ami_type:
+            return "neuron"
+    return None
+
+
 def accelerator_taints(instance_type: str, *, ami_type: str | None = None) -> list[NodeTaint]:
     """The default taint that keeps pods without the accelerator's toleration off the nodes.
 
@@ -61,13 +81,7 @@ def accelerator_taints(instance_type: str, *, ami_type: str | None = None) -> li
     the pods that request them usually tolerate them). For an instance type
     the library does not know, the EKS AMI type decides; with neither, none.
     """
-    info = instance_type_info(instance_type)
-    accelerator = info.accelerator if info else None
-    if accelerator is None and ami_type is not None:
-        if "NVIDIA" in ami_type:
-            accelerator = "nvidia"
-        elif "NEURON" in ami_type:
-            accelerator = "neuron"
+    accelerator = accelerator_of(instance_type, ami_type=ami_type)
     if accelerator == "nvidia":
         return [NodeTaint(key="nvidia.com/gpu")]
     if accelerator == "neuron":

@@ -18,6 +18,13 @@ from the library:
   for instance blocks: 40 and 70 minutes.
 - The EKS API wants all of ``NodegroupScalingConfig`` or none when a group is
   created, and AWS asks for desired size 0 before the block is active.
+- The EKS API limits a managed node group's label keys and taint keys to 63
+  characters prefix included, its label values to 1-63 characters and its
+  taints to 50 (botocore's EKS model; EKS API reference, "Taint").
+- EKS node auto repair is configured by ``NodeRepairConfig`` (botocore's EKS
+  model, the CloudFormation schema); counts and percentages are exclusive.
+- Nodes advertise GPUs, Neuron devices and EFA interfaces only once the device
+  plugins run on them (see tests/test_device_plugins.py).
 """
 
 from __future__ import annotations
@@ -47,12 +54,22 @@ from capblock_constructs import (
     RootVolume,
 )
 from capblock_constructs import efa as efa_module
+from capblock_constructs._eks_limits import EKS_LABEL_KEY_LENGTH, EKS_MAX_TAINTS
 from capblock_constructs._time import format_utc
 from capblock_constructs.controller import CONTROLLER_CONFIG_VARIABLE
+from capblock_constructs.device_plugins import (
+    EFA_DEVICE_PLUGIN,
+    NEURON_DEVICE_PLUGIN,
+    NVIDIA_DEVICE_PLUGIN,
+    NVIDIA_DEVICE_PLUGIN_LABEL,
+)
 from capblock_constructs.instance_types import InstanceTypeInfo
 from capblock_constructs.managed_node_group import (
     _AMI_TYPES,
+    _REPAIR_ACTIONS,
     CapacityBlockManagedNodeGroup,
+    NodeRepair,
+    NodeRepairOverride,
     _render_user_data,
 )
 from tests.support import (
@@ -69,6 +86,7 @@ from tests.support import (
     make_stack,
     managed_policy_names,
 )
+from tests.test_device_plugins import runs_on
 
 SUBNET_IN_BLOCK_ZONE = "subnet-aaaa1111"
 SUBNET_ELSEWHERE = "subnet-bbbb2222"
@@ -261,6 +279,18 @@ def _groups_stack(now: str) -> Synth:
             http_put_response_hop_limit=2,
             root_volume=RootVolume(size_gib=500),
             nodegroup_name="custom-gpu",
+            node_repair=NodeRepair(
+                max_unhealthy_node_threshold_percentage=50,
+                max_parallel_nodes_repaired_count=1,
+                overrides=[
+                    NodeRepairOverride(
+                        node_monitoring_condition="AcceleratedHardwareReady",
+                        node_unhealthy_reason="NvidiaXID64Error",
+                        min_repair_wait=Duration.minutes(15),
+                        repair_action="Reboot",
+                    )
+                ],
+            ),
         ),
         "Ultra": CapacityBlockManagedNodeGroup(
             stack,
@@ -276,6 +306,7 @@ def _groups_stack(now: str) -> Synth:
             capacity_block=block(instance_type="trn2.48xlarge"),
             vpc=vpc,
             taints=[NodeTaint(key="aws.amazon.com/neuron", value="present", effect="NO_EXECUTE")],
+            node_repair=False,
         ),
     }
     return Synth(stack, groups)
@@ -358,6 +389,43 @@ def own_controller() -> Synth:
             vpc=vpc,
             controller=other,
         ),
+    }
+    return Synth(stack, groups)
+
+
+@pytest.fixture(scope="module")
+def plugins() -> Synth:
+    """Groups on an aws_eks_v2 cluster with a kubectl provider, most asking for device plugins."""
+    stack = make_stack(make_app(now=BEFORE_START), "Plugins")
+    vpc = _vpc(stack)
+    cluster = eks_v2.Cluster(
+        stack,
+        "Cluster",
+        vpc=vpc,
+        version=eks_v2.KubernetesVersion.V1_34,
+        kubectl_provider_options=eks_v2.KubectlProviderOptions(
+            kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
+                stack, "Kubectl", f"arn:aws:lambda:us-east-2:{ACCOUNT}:layer:kubectl:1"
+            )
+        ),
+    )
+
+    def group(name: str, **options: Any) -> CapacityBlockManagedNodeGroup:
+        options.setdefault("capacity_block", block())
+        return CapacityBlockManagedNodeGroup(stack, name, cluster=cluster, vpc=vpc, **options)
+
+    groups = {
+        "Efa": group("Efa", efa=True, install_device_plugins=True),
+        "Gpu": group("Gpu", install_device_plugins=True),
+        "Bottlerocket": group(
+            "Bottlerocket", ami_type="BOTTLEROCKET_x86_64_NVIDIA", install_device_plugins=True
+        ),
+        "Trainium": group(
+            "Trainium",
+            capacity_block=block(instance_type="trn2.48xlarge"),
+            install_device_plugins=True,
+        ),
+        "Plain": group("Plain"),
     }
     return Synth(stack, groups)
 
@@ -789,12 +857,24 @@ def test_custom_ami_without_user_data_warns() -> None:
 # -- EFA and security groups ----------------------------------------------------------------
 
 
-def test_efa_adds_one_interface_per_card_with_cluster_and_efa_groups(efa: Synth) -> None:
+def test_efa_puts_an_efa_device_on_every_card_with_cluster_and_efa_groups(efa: Synth) -> None:
     data = efa.launch_data("Efa")
     interfaces = data["NetworkInterfaces"]
-    assert len(interfaces) == 32
-    assert interfaces[0]["InterfaceType"] == "efa"
-    assert {nic["InterfaceType"] for nic in interfaces[1:]} == {"efa-only"}
+    # The layout is efa_network_interfaces' (checked in tests/test_efa.py); the group uses it
+    # as is, and every one of p5.48xlarge's 32 network cards carries an EFA device.
+    layout = efa_module.efa_network_interfaces("p5.48xlarge")
+    # A plain ENA interface is written without InterfaceType, which EC2 reads as "interface".
+    kinds = [nic.get("InterfaceType", "interface") for nic in interfaces]
+    assert [
+        (nic["NetworkCardIndex"], nic["DeviceIndex"], kind)
+        for nic, kind in zip(interfaces, kinds, strict=True)
+    ] == [(n.network_card_index, n.device_index, n.interface_type) for n in layout]
+    efa_cards = {
+        nic["NetworkCardIndex"]
+        for nic, kind in zip(interfaces, kinds, strict=True)
+        if kind in ("efa", "efa-only")
+    }
+    assert efa_cards == set(range(32))
     efa_group = efa.groups["Efa"].efa_security_group
     assert efa_group is not None
     efa_id = efa.logical_id(efa_group.security_group.node.default_child)
@@ -839,6 +919,290 @@ def test_built_v1_cluster_maps_the_node_role_in_aws_auth(v1: Synth) -> None:
     manifests = json.dumps(v1.of_type("Custom::AWSCDK-EKS-KubernetesResource"))
     assert "aws-auth" in manifests
     assert json.dumps({"Fn::GetAtt": [role_id, "Arn"]}) in manifests
+
+
+# -- node auto repair -----------------------------------------------------------------------
+
+
+def test_node_repair_is_on_by_default(future: Synth) -> None:
+    assert future.nodegroup("Gpu")["NodeRepairConfig"] == {"Enabled": True}
+    assert future.groups["Gpu"].node_repair == NodeRepair()
+
+
+def test_node_repair_settings_are_written_as_eks_takes_them(future: Synth) -> None:
+    assert future.nodegroup("Custom")["NodeRepairConfig"] == {
+        "Enabled": True,
+        "MaxUnhealthyNodeThresholdPercentage": 50,
+        "MaxParallelNodesRepairedCount": 1,
+        "NodeRepairConfigOverrides": [
+            {
+                "NodeMonitoringCondition": "AcceleratedHardwareReady",
+                "NodeUnhealthyReason": "NvidiaXID64Error",
+                "MinRepairWaitTimeMins": 15,
+                "RepairAction": "Reboot",
+            }
+        ],
+    }
+
+
+def test_node_repair_can_be_turned_off(future: Synth) -> None:
+    assert future.nodegroup("Trainium")["NodeRepairConfig"] == {"Enabled": False}
+
+
+def test_node_repair_covers_the_eks_api() -> None:
+    model = botocore.session.get_session().get_service_model("eks")
+    config: Any = model.shape_for("NodeRepairConfig")
+    override: Any = model.shape_for("NodeRepairConfigOverrides")
+    action: Any = model.shape_for("RepairAction")
+
+    def camel(name: str) -> str:
+        head, *rest = name.split("_")
+        return head + "".join(part.title() for part in rest)
+
+    fields = {camel(name) for name in NodeRepair.__dataclass_fields__}
+    assert fields - {"overrides"} | {"nodeRepairConfigOverrides"} == set(config.members)
+    # min_repair_wait is a duration here, minutes in the API.
+    override_fields = {camel(name) for name in NodeRepairOverride.__dataclass_fields__}
+    assert override_fields - {"minRepairWait"} | {"minRepairWaitTimeMins"} == set(override.members)
+    assert set(_REPAIR_ACTIONS) == set(action.enum)
+
+
+def test_node_repair_problems_come_in_one_error() -> None:
+    message = _error(
+        node_repair=NodeRepair(
+            max_unhealthy_node_threshold_count=2,
+            max_unhealthy_node_threshold_percentage=101,
+            max_parallel_nodes_repaired_count=0,
+            overrides=[
+                NodeRepairOverride(
+                    node_monitoring_condition="",
+                    node_unhealthy_reason="NvidiaXID31Error",
+                    min_repair_wait=timedelta(seconds=90),
+                    repair_action="Restart",  # type: ignore[arg-type]
+                ),
+                "Reboot",  # type: ignore[list-item]
+            ],
+        )
+    )
+    assert "7 problems" in message
+    assert "node_repair.max_unhealthy_node_threshold_percentage 101 must be" in message
+    assert "sets both max_unhealthy_node_threshold_count (2) and" in message
+    assert "node_repair.max_parallel_nodes_repaired_count 0 must be a whole number" in message
+    assert "'NvidiaXID31Error': node_monitoring_condition '' must name" in message
+    assert "repair_action 'Restart' is not one of Replace, Reboot, NoAction" in message
+    assert "min_repair_wait" in message
+    assert "whole number of minutes" in message
+    assert "node_repair.overrides holds 'Reboot'" in message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("yes", r"node_repair 'yes' is a str; pass True, False or NodeRepair"),
+        (
+            NodeRepair(max_parallel_nodes_repaired_percentage=0),
+            r"max_parallel_nodes_repaired_percentage 0 must be a whole percentage from 1 to 100",
+        ),
+        (
+            NodeRepair(
+                max_parallel_nodes_repaired_count=1, max_parallel_nodes_repaired_percentage=10
+            ),
+            r"sets both max_parallel_nodes_repaired_count \(1\) and "
+            r"max_parallel_nodes_repaired_percentage \(10\); EKS takes one or the other",
+        ),
+        (
+            NodeRepair(
+                overrides=[
+                    NodeRepairOverride(
+                        node_monitoring_condition="AcceleratedHardwareReady",
+                        node_unhealthy_reason="NvidiaXID13Error",
+                        min_repair_wait=Duration.seconds(0),
+                        repair_action="Replace",
+                    )
+                ]
+            ),
+            r"'NvidiaXID13Error': min_repair_wait .* at least 1",
+        ),
+        (
+            NodeRepair(
+                overrides=NodeRepairOverride(  # type: ignore[arg-type]
+                    node_monitoring_condition="KernelReady",
+                    node_unhealthy_reason="ForkFailedOutOfPIDs",
+                    min_repair_wait=Duration.minutes(30),
+                    repair_action="Replace",
+                )
+            ),
+            r"node_repair.overrides NodeRepairOverride\(.*\) is not a list; pass "
+            r"\[NodeRepairOverride\(...\), ...\]",
+        ),
+    ],
+)
+def test_fails_on_invalid_node_repair(value: Any, expected: str) -> None:
+    assert re.search(expected, _error(node_repair=value))
+
+
+def test_node_repair_accepts_the_limits_eks_accepts() -> None:
+    group = _build(
+        node_repair=NodeRepair(
+            max_unhealthy_node_threshold_count=1,
+            max_parallel_nodes_repaired_percentage=100,
+            overrides=[
+                NodeRepairOverride(
+                    node_monitoring_condition="NetworkingReady",
+                    node_unhealthy_reason="IPAMDNotRunning",
+                    min_repair_wait=timedelta(minutes=1),
+                    repair_action="NoAction",
+                )
+            ],
+        )
+    )
+    config = group.resource.node_repair_config
+    assert isinstance(config, eks_v1.CfnNodegroup.NodeRepairConfigProperty)
+    assert config.max_unhealthy_node_threshold_count == 1
+    assert config.max_parallel_nodes_repaired_percentage == 100
+
+
+# -- device plugins -------------------------------------------------------------------------
+
+
+def _node(synth: Synth, name: str) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Labels and taints a node of the group registers with, from its template."""
+    props = synth.nodegroup(name)
+    effects = {"NO_SCHEDULE": "NoSchedule", "NO_EXECUTE": "NoExecute"}
+    taints = [
+        {"key": t["Key"], "value": t.get("Value"), "effect": effects.get(t["Effect"], "x")}
+        for t in props.get("Taints", [])
+    ]
+    instance_type = synth.groups[name].capacity_block.instance_type
+    return {**props["Labels"], "node.kubernetes.io/instance-type": instance_type}, taints
+
+
+def test_each_device_plugin_is_installed_once_per_cluster(plugins: Synth) -> None:
+    charts = sorted(
+        r["Properties"]["Chart"] for r in plugins.of_type("Custom::AWSCDK-EKS-HelmChart")
+    )
+    assert charts == sorted(
+        c.chart for c in (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON_DEVICE_PLUGIN)
+    )
+
+
+def test_device_plugins_run_on_exactly_the_nodes_that_need_them(plugins: Synth) -> None:
+    # AL2023 NVIDIA needs the NVIDIA plugin, Bottlerocket NVIDIA has it built in, Neuron needs
+    # its plugin, EFA its own; a group that did not ask gets none.
+    needs = {
+        "Efa": {"nvidia", "efa"},
+        "Gpu": {"nvidia"},
+        "Bottlerocket": set(),
+        "Trainium": {"neuron"},
+        "Plain": set(),
+    }
+    for name, expected in needs.items():
+        labels, taints = _node(plugins, name)
+        running = {
+            chart.plugin
+            for chart in (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON_DEVICE_PLUGIN)
+            if runs_on(chart, labels, taints)
+        }
+        assert running == expected, name
+
+
+def test_groups_expose_the_plugins_they_installed(plugins: Synth) -> None:
+    installed = plugins.groups["Efa"].device_plugins
+    assert installed is not None
+    assert [p.plugin for p in installed.plugins] == ["nvidia", "efa"]
+    assert plugins.groups["Plain"].device_plugins is None
+
+
+def test_plugins_template_passes_cfn_lint_and_cdk_nag(plugins: Synth) -> None:
+    assert cfn_lint_errors(plugins.template) == []
+    report = cdk_nag.AwsSolutionsChecks().validate_scope(plugins.stack)
+    prefixes = [group.node.path + "/" for group in plugins.groups.values()]
+    prefixes.append("Plugins/Cluster/chart-")
+    ours = [
+        (violation.rule_name, resource.construct_path)
+        for violation in report.violations
+        for resource in violation.violating_resources
+        if any(str(resource.construct_path).startswith(prefix) for prefix in prefixes)
+    ]
+    assert ours == []
+
+
+def test_fails_to_install_device_plugins_on_an_imported_cluster() -> None:
+    message = _error(install_device_plugins=True)
+    assert message.startswith("Invalid/Group: ")
+    assert "install_device_plugins=True needs a cluster built in this app" in message
+    assert "drop install_device_plugins" in message
+
+
+def test_fails_to_install_device_plugins_without_a_kubectl_provider() -> None:
+    stack = make_stack(make_app(), "NoKubectl")
+    cluster = eks_v2.Cluster(stack, "Cluster", version=eks_v2.KubernetesVersion.V1_34)
+    with pytest.raises(CapacityBlockError) as raised:
+        CapacityBlockManagedNodeGroup(
+            stack,
+            "Group",
+            cluster=cluster,
+            capacity_block=block(),
+            vpc=_vpc(stack),
+            install_device_plugins=True,
+            labels={NVIDIA_DEVICE_PLUGIN_LABEL: "false"},
+        )
+    message = str(raised.value)
+    assert "2 problems" in message
+    assert "kubectl_provider_options=eks_v2.KubectlProviderOptions" in message
+    assert (
+        f"label {NVIDIA_DEVICE_PLUGIN_LABEL!r} is set by the construct to select the nodes "
+        "for the device plugins it installs" in message
+    )
+
+
+# -- EKS label and taint limits ---------------------------------------------------------------
+
+
+def _key(length: int, prefix: str = "example.com/") -> str:
+    return prefix + "k" * (length - len(prefix))
+
+
+def test_labels_and_taints_at_the_eks_limits_are_accepted() -> None:
+    longest = _key(EKS_LABEL_KEY_LENGTH[1])
+    taints = [NodeTaint(key=f"example.com/t{i}") for i in range(EKS_MAX_TAINTS - 1)]
+    group = _build(
+        labels={longest: "x"},
+        taints=[*taints, NodeTaint(key=longest, value="")],
+    )
+    assert group.resource.labels is not None
+    written = group.resource.taints
+    assert isinstance(written, list)
+    assert len(written) == EKS_MAX_TAINTS
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            {"labels": {_key(64): "x"}},
+            r"label key 'example.com/k+' is 64 characters \(its prefix 'example.com/' counts "
+            r"too\), but the EKS API allows at most 63 .* shorten the key or its prefix",
+        ),
+        (
+            {"taints": [NodeTaint(key=_key(64, "nvidia.com/"))]},
+            r"taint key 'nvidia.com/k+' is 64 characters .* at most 63 for a managed node "
+            r"group's taint keys",
+        ),
+        (
+            {"labels": {"team": ""}},
+            r"label 'team' has an empty value, which Kubernetes allows but the EKS API rejects"
+            r".*set a value such as 'true'",
+        ),
+        (
+            {"taints": [NodeTaint(key=f"t{i}") for i in range(EKS_MAX_TAINTS + 1)]},
+            r"51 taints are given, but the EKS API allows at most 50 on a managed node group; "
+            r"remove 1",
+        ),
+    ],
+)
+def test_fails_beyond_the_eks_limits(options: dict[str, Any], expected: str) -> None:
+    assert re.search(expected, _error(**options))
 
 
 # -- templates ------------------------------------------------------------------------------
@@ -1003,7 +1367,7 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
                 "efa": True,
                 "cluster_security_group_id": CLUSTER_SG,
             },
-            r"efa=True: instance type 'p9.48xlarge' is not in .*turn EFA off",
+            r"efa=True: instance type 'p9.48xlarge' is not .*turn EFA off",
         ),
         ({"efa": True}, r"no known cluster_security_group_id, so pass cluster_security_group_id"),
         (

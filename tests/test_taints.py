@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from capblock_constructs import NodeTaint, accelerator_taints
+from capblock_constructs.taints import accelerator_of
 
 
 @pytest.mark.parametrize(
@@ -46,3 +47,20 @@ def test_accelerator_taint(instance_type: str, ami_type: str | None, key: str) -
 
 def test_unknown_type_without_ami_type_gets_no_taint() -> None:
     assert accelerator_taints("p9.48xlarge") == []
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "ami_type", "accelerator"),
+    [
+        # The table decides for the types it knows, whatever the AMI type says.
+        ("p5.48xlarge", "AL2023_x86_64_NEURON", "nvidia"),
+        ("trn2.48xlarge", None, "neuron"),
+        # Otherwise the AMI type names it; with neither, none.
+        ("p9.48xlarge", "BOTTLEROCKET_x86_64_NVIDIA", "nvidia"),
+        ("inf9.48xlarge", "AL2023_x86_64_NEURON", "neuron"),
+        ("p9.48xlarge", "AL2023_x86_64_STANDARD", None),
+        ("p9.48xlarge", None, None),
+    ],
+)
+def test_accelerator_of(instance_type: str, ami_type: str | None, accelerator: str | None) -> None:
+    assert accelerator_of(instance_type, ami_type=ami_type) == accelerator
