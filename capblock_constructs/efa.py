@@ -12,24 +12,34 @@ from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
 from .errors import CapacityBlockError
-from .instance_types import instance_type_info, known_instance_types
+from .instance_types import describe_unknown_instance_type, instance_type_info
 from .launch_template import NetworkInterface
 
-__all__ = ["EfaSecurityGroup", "efa_network_interfaces"]
+__all__ = ["MIN_VPC_CNI_VERSION_FOR_EFA_ONLY", "EfaSecurityGroup", "efa_network_interfaces"]
+
+MIN_VPC_CNI_VERSION_FOR_EFA_ONLY = "1.18.5"
+"""The oldest Amazon VPC CNI that handles ``efa-only`` interfaces ("You must have VPC CNI
+version 1.18.5 or later for EFA-only interfaces", EKS user guide, node-efa)."""
 
 
 def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:
-    """One EFA interface per network card of ``instance_type``, for a launch template.
+    """The EFA interfaces AWS recommends for ``instance_type``, for a launch template.
 
-    Card 0 gets the primary interface at device index 0, of type ``efa``
-    (EFA with ENA, so the node keeps its IP networking there). Every other
-    card gets an ``efa-only`` interface at device index 1, the layout
-    terraform-aws-eks and aws-k8s-tester use and the EC2 user guide's "EFA
-    with ENA or EFA-only on device index 1" recommendation. Two types differ,
-    as their hardware requires: on ``p6-b300.48xlarge`` card 0 is ENA only,
-    so its primary interface is a plain ``interface``; on
-    ``p6e-gb200.36xlarge`` the odd cards take a single interface, so theirs
-    sits at device index 0.
+    The layout is the one the EC2 user guide ("Maximize network bandwidth on
+    Amazon EC2 instances with multiple network cards") and the EKS user
+    guide ("Manage EFA devices on Amazon EKS") document today:
+
+    - network card 0, device index 0: the primary interface, a plain ENA
+      ``interface`` that carries the node's and the pods' IP traffic (an
+      ``efa-only`` interface cannot be primary);
+    - network card 0, device index 1: an ``efa-only`` interface, when card 0
+      supports EFA (every type in the table but ``p6-b300.48xlarge`` and
+      ``p6e-gb200.36xlarge``);
+    - every other network card, device index 0: an ``efa-only`` interface.
+
+    ``efa-only`` interfaces take no IP address, so a node does not drain the
+    subnet's addresses; they need VPC CNI
+    :data:`MIN_VPC_CNI_VERSION_FOR_EFA_ONLY` or later.
 
     Raises:
         CapacityBlockError: when the type has no EFA, or is not in the
@@ -38,10 +48,9 @@ def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:
     info = instance_type_info(instance_type)
     if info is None:
         raise CapacityBlockError(
-            f"instance type {instance_type!r} is not in the capblock-constructs instance-type "
-            "table, so its network cards are unknown and EFA interfaces cannot be laid out; "
-            f"use one of {', '.join(known_instance_types())}, or turn EFA off and pass the "
-            "launch template's network interfaces yourself."
+            f"{describe_unknown_instance_type(instance_type)}, so its network cards are "
+            "unknown and EFA interfaces cannot be laid out; check the reservation's instance "
+            "type, or turn EFA off and pass the launch template's network interfaces yourself."
         )
     if not info.efa_supported:
         raise CapacityBlockError(
@@ -49,20 +58,16 @@ def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:
             "turn EFA off for it."
         )
     interfaces = [
-        NetworkInterface(
-            network_card_index=0,
-            device_index=0,
-            interface_type="efa" if info.primary_card_efa else "interface",
-        )
+        NetworkInterface(network_card_index=0, device_index=0, interface_type="interface")
     ]
-    for card in range(1, info.network_cards):
+    if info.primary_card_efa:
         interfaces.append(
-            NetworkInterface(
-                network_card_index=card,
-                device_index=0 if card in info.single_interface_cards else 1,
-                interface_type="efa-only",
-            )
+            NetworkInterface(network_card_index=0, device_index=1, interface_type="efa-only")
         )
+    interfaces.extend(
+        NetworkInterface(network_card_index=card, device_index=0, interface_type="efa-only")
+        for card in range(1, info.network_cards)
+    )
     return interfaces
 
 

@@ -18,61 +18,88 @@ from capblock_constructs.instance_types import (
 )
 from tests.support import block, cfn_lint_errors, make_stack, only_resource, template_of
 
-
-def test_p5_gets_one_interface_per_network_card() -> None:
-    interfaces = efa_network_interfaces("p5.48xlarge")
-    assert len(interfaces) == 32
-    assert [nic.network_card_index for nic in interfaces] == list(range(32))
-    primary, *others = interfaces
-    assert (primary.device_index, primary.interface_type) == (0, "efa")
-    assert {(nic.device_index, nic.interface_type) for nic in others} == {(1, "efa-only")}
-
-
-def test_single_card_type_gets_only_the_primary_efa() -> None:
-    (only,) = efa_network_interfaces("p5.4xlarge")
-    assert (only.network_card_index, only.device_index, only.interface_type) == (0, 0, "efa")
+# What AWS documents today, identically in the EC2 user guide ("Maximize network bandwidth on
+# Amazon EC2 instances with multiple network cards") and the EKS user guide ("Manage EFA
+# devices on Amazon EKS"):
+# - card 0, device 0: the primary interface, ENA ('interface'); never 'efa-only';
+# - card 0, device 1: 'efa-only', if card 0 supports EFA;
+# - every other card, device 0: 'efa-only'.
+PRIMARY = (0, 0, "interface")
 
 
-def test_p6_b300_keeps_card_zero_ena_only() -> None:
-    # Card 0 of a p6-b300 supports ENA only (aws-parallelcluster #7143).
-    primary, *others = efa_network_interfaces("p6-b300.48xlarge")
-    assert (primary.network_card_index, primary.device_index) == (0, 0)
-    assert primary.interface_type == "interface"
-    assert len(others) == 16
-    assert all(nic.interface_type == "efa-only" for nic in others)
+def slots(instance_type: str) -> list[tuple[int, int, str]]:
+    return [
+        (nic.network_card_index, nic.device_index, nic.interface_type)
+        for nic in efa_network_interfaces(instance_type)
+    ]
 
 
-def test_gb200_odd_cards_take_their_single_interface_at_device_zero() -> None:
-    # Odd cards of a p6e-gb200 allow one interface (aws-parallelcluster PR #6930).
-    interfaces = efa_network_interfaces("p6e-gb200.36xlarge")
-    assert len(interfaces) == 17
-    by_card = {nic.network_card_index: nic for nic in interfaces}
-    assert by_card[1].device_index == 0
-    assert by_card[2].device_index == 1
-    assert by_card[0].interface_type == "efa"
+def test_p5_gets_an_ena_primary_and_32_efa_only_interfaces() -> None:
+    # The EC2 user guide's P5 example: "32 EFA devices and one ENA device".
+    layout = slots("p5.48xlarge")
+    assert layout[0] == PRIMARY
+    efa = [(card, device) for card, device, kind in layout if kind == "efa-only"]
+    assert efa == [(0, 1)] + [(card, 0) for card in range(1, 32)]
+    assert len(layout) == 33
+
+
+def test_p6_b200_matches_the_eks_user_guide_launch_template() -> None:
+    # EKS user guide, "Example launch template with EFA-only interfaces for P6-B200".
+    assert slots("p6-b200.48xlarge") == [
+        PRIMARY,
+        (0, 1, "efa-only"),
+        *[(card, 0, "efa-only") for card in range(1, 8)],
+    ]
+
+
+def test_single_card_types_get_the_ena_primary_and_one_efa_only() -> None:
+    # Card 0 supports EFA, so its efa-only interface goes to device index 1.
+    for instance_type in ("p5.4xlarge", "trn2.3xlarge"):
+        assert slots(instance_type) == [PRIMARY, (0, 1, "efa-only")], instance_type
+
+
+@pytest.mark.parametrize("instance_type", ["p6-b300.48xlarge", "p6e-gb200.36xlarge"])
+def test_types_whose_card_zero_is_ena_only_put_efa_on_cards_1_to_16(instance_type: str) -> None:
+    # p6-b300: "the primary network card (network card index 0) only supports ENA" (AWS
+    # engineering, aws-parallelcluster #7143). p6e-gb200: the primary network card "must be of
+    # type interface" (EKS user guide, P6e-GB200 UltraServers).
+    assert slots(instance_type) == [PRIMARY, *[(card, 0, "efa-only") for card in range(1, 17)]]
+
+
+def test_gb200_single_interface_cards_get_their_one_interface_at_device_zero() -> None:
+    info = instance_type_info("p6e-gb200.36xlarge")
+    assert info is not None
+    devices = {card: device for card, device, _ in slots("p6e-gb200.36xlarge") if card}
+    assert {devices[card] for card in info.single_interface_cards} == {0}
 
 
 @pytest.mark.parametrize("instance_type", known_instance_types())
-def test_every_known_layout_keeps_the_ec2_interface_rules(instance_type: str) -> None:
-    # EC2: one interface per (network card, device index); the primary interface sits at
-    # card 0, device 0 and carries IP (so never 'efa-only'); every card gets one interface.
-    interfaces = efa_network_interfaces(instance_type)
+def test_every_known_layout_is_the_documented_one(instance_type: str) -> None:
     info = instance_type_info(instance_type)
     assert info is not None
-    slots = [(nic.network_card_index, nic.device_index) for nic in interfaces]
-    assert len(set(slots)) == len(slots)
-    assert sorted({card for card, _ in slots}) == list(range(info.network_cards))
-    primary = interfaces[slots.index((0, 0))]
-    assert primary.interface_type in ("efa", "interface")
-    assert all(nic.device_index in (0, 1) for nic in interfaces)
-    assert all(nic.interface_type == "efa-only" for nic in interfaces if nic.network_card_index > 0)
+    layout = slots(instance_type)
+    # One interface per (network card, device index) pair, the primary first.
+    assert len({(card, device) for card, device, _ in layout}) == len(layout)
+    assert layout[0] == PRIMARY
+    assert all(kind == "efa-only" for _, _, kind in layout[1:])
+    # One EFA device per card that supports EFA, at the documented device index.
+    expected = [(card, 0) for card in range(1, info.network_cards)]
+    if info.primary_card_efa:
+        expected.insert(0, (0, 1))
+    assert [(card, device) for card, device, _ in layout[1:]] == expected
 
 
 def test_unknown_type_is_an_error_naming_the_type_and_the_fix() -> None:
     with pytest.raises(CapacityBlockError) as raised:
         efa_network_interfaces("p9.48xlarge")
     message = str(raised.value)
-    assert "'p9.48xlarge'" in message
+    # First why the type is unknown, then what that means for EFA and the fix.
+    assert message.startswith(
+        "instance type 'p9.48xlarge' is not one that EC2 sells as a Capacity Block, or is newer "
+        "than the capblock-constructs instance-type table"
+    )
+    assert "p5.48xlarge" in message  # the types the table knows
+    assert "EFA interfaces cannot be laid out" in message
     assert "turn EFA off" in message
 
 
@@ -167,7 +194,11 @@ def test_launch_template_takes_the_interfaces_without_placement_group(
         "LaunchTemplateData"
     ]
     interfaces = data["NetworkInterfaces"]
-    assert len(interfaces) == 32
+    # CloudFormation leaves InterfaceType out for a plain ENA interface.
+    assert [
+        (nic["NetworkCardIndex"], nic["DeviceIndex"], nic.get("InterfaceType", "interface"))
+        for nic in interfaces
+    ] == slots("p5.48xlarge")
     assert all("SubnetId" not in nic for nic in interfaces)
     assert all(nic["Groups"] == [_group_id(efa_template)] for nic in interfaces)
     assert "Placement" not in data
