@@ -14,6 +14,9 @@ WARNING_IDS = frozenset(
         "node-role-not-mapped",
         # An AMI pinned by ID without its architecture, which synthesis cannot check.
         "ami-architecture-unchecked",
+        # Node groups of one controller whose target sizes add up to more instances than
+        # their Capacity Block reserves: the instances beyond its count can never launch.
+        "capacity-block-over-committed",
     }
 )
 """The warnings the constructs add, as ``capblock-constructs:<id>``; acknowledge one with

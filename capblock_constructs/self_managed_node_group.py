@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from aws_cdk import CfnAutoScalingScheduledAction, CfnUpdatePolicy, Duration, Fn, Stack
+from aws_cdk import CfnAutoScalingScheduledAction, CfnUpdatePolicy, Duration, Fn, Stack, Token
 from aws_cdk import aws_autoscaling as autoscaling
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks
@@ -29,8 +30,19 @@ from .ami import EksOptimizedAmi, resolve_image_id
 from .capacity_block import MAX_HEARTBEAT, MIN_HEARTBEAT, CapacityBlock, require_capacity_block
 from .controller.construct import CapacityBlockController
 from .controller.runtime.phase import GroupKind, default_heartbeat, drain_time
+from .device_plugins import (
+    DevicePluginChart,
+    DevicePlugins,
+    check_device_plugin_cluster,
+    device_plugin_labels,
+    device_plugins_for,
+)
+from .device_plugins import (
+    install_device_plugins as install_device_plugins_on,  # the option has the plain name
+)
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
+from .instance_types import instance_type_info
 from .launch_template import (
     RESERVATION_TAG_KEY,
     CapacityBlockLaunchTemplate,
@@ -41,6 +53,14 @@ from .taints import NodeTaint, accelerator_taints
 from .termination import NTH_CHART_VERSION, NTH_MANAGED_TAG, NodeTerminationHandlerQueue
 
 __all__ = ["CapacityBlockSelfManagedNodeGroup"]
+
+# The termination-handler queue each cluster's self-managed groups share, per stack: one
+# handler installation reads one queue, so the groups of a stack that are not given a queue
+# feed the one the first group of their cluster created (or was given). Weak keys, so an app
+# that is done with its stacks (as in a test run) keeps nothing alive.
+_SHARED_HANDLERS: weakref.WeakKeyDictionary[Stack, dict[str, NodeTerminationHandlerQueue]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,6 +77,7 @@ class _CheckedInputs:
     labels: dict[str, str]
     taints: tuple[NodeTaint, ...]
     interfaces: list[NetworkInterface] | None
+    device_plugins: tuple[DevicePluginChart, ...]
 
 
 class CapacityBlockSelfManagedNodeGroup(Construct):
@@ -78,8 +99,9 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
 
     A termination lifecycle hook holds each instance while
     aws-node-termination-handler (queue-processor mode; its SQS queue,
-    EventBridge rules and IAM policy are created here, or shared through
-    ``termination_handler``, as :attr:`termination_handler`) drains the node,
+    EventBridge rules and IAM policy, as :attr:`termination_handler`, are
+    created by the stack's first group on the cluster and shared by the
+    others) drains the node,
     so pods leave before EC2 starts reclaiming the instances (30 minutes
     before the end, 60 for UltraServer blocks). The timing holds even
     without the handler: the hook's ``DefaultResult`` is ``CONTINUE``, so an
@@ -152,19 +174,29 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         authentication (``API`` or ``API_AND_CONFIG_MAP``); for an
         ``aws_eks`` cluster in ``CONFIG_MAP`` mode the role is mapped in
         aws-auth instead; otherwise a warning explains what to do.
-    :param termination_handler: An existing handler queue to feed, typically
-        the ``termination_handler`` of the cluster's first Capacity Block node
-        group: one handler installation reads one queue, so every node group
-        of a cluster should share it. Defaults to a new queue with its rules
-        and policy for this group.
+    :param termination_handler: An existing handler queue to feed. Defaults
+        to the queue of the stack's first self-managed Capacity Block group on
+        the same cluster (the one that group created, or was given), so that
+        one handler installation, which reads one queue, serves them all; the
+        first group creates it (``<first group>/TerminationHandler``), with its
+        rules and policy.
     :param install_termination_handler: Install the aws-node-termination-handler
-        Helm chart in queue mode through the cluster's kubectl provider.
-        Defaults to off: the chart needs a cluster built in this app with a
-        kubectl provider (Lambda functions and assets), one handler serves a
-        whole cluster (a second node group must not install it again), and
-        many teams install it with their other cluster add-ons.
+        Helm chart in queue mode through the cluster's kubectl provider, once
+        per shared queue (a later group of the cluster asking again installs
+        nothing more). Defaults to off: the chart needs a cluster built in this
+        app with a kubectl provider (Lambda functions and assets), and many
+        teams install it with their other cluster add-ons.
     :param termination_handler_chart_version: The chart version to install.
         Defaults to ``NTH_CHART_VERSION``.
+    :param install_device_plugins: Install the Kubernetes device plugins the
+        nodes need and their AMI lacks (NVIDIA, except on Bottlerocket NVIDIA
+        images, which ship it; Neuron; EFA with ``efa``), as Helm charts through
+        the cluster's kubectl provider, once per cluster; the nodes get the
+        labels the plugins select. Defaults to off: without the plugins the
+        nodes join but advertise no ``nvidia.com/gpu``, ``aws.amazon.com/neuron``
+        or ``vpc.amazonaws.com/efa``, so install them yourself (see
+        :mod:`capblock_constructs.device_plugins`) or turn this on for a cluster
+        built in this app.
     :param install_pod_identity_agent: With ``install_termination_handler``,
         create the ``eks-pod-identity-agent`` add-on the handler's credentials
         depend on. Defaults to creating it unless the cluster runs EKS Auto
@@ -204,6 +236,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         termination_handler: NodeTerminationHandlerQueue | None = None,
         install_termination_handler: bool = False,
         termination_handler_chart_version: str = NTH_CHART_VERSION,
+        install_device_plugins: bool = False,
         install_pod_identity_agent: bool = True,
         capacity_reservation_resource_group_arn: str | None = None,
         auto_scaling_group_name: str | None = None,
@@ -230,6 +263,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             access_entry=access_entry,
             termination_handler=termination_handler,
             install_termination_handler=install_termination_handler,
+            install_device_plugins=install_device_plugins,
         )
         self.cluster_info: ClusterInfo = checked.cluster_info
         self.image_id = checked.image_id
@@ -262,6 +296,16 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             pod_identity_agent=install_pod_identity_agent,
         )
         self._node_access(cluster, access_entry, node_role_given=node_role is not None)
+        self.device_plugins: DevicePlugins | None = None
+        """The device plugins installed for this group, with ``install_device_plugins``."""
+        if install_device_plugins:
+            assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
+            self.device_plugins = install_device_plugins_on(
+                cluster,
+                instance_type=capacity_block.instance_type,
+                ami_type=self._device_plugin_ami_type(),
+                efa=efa,
+            )
         self.controller.add_auto_scaling_group(
             self,
             auto_scaling_group_name=self.auto_scaling_group_name,
@@ -270,6 +314,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             target_size=checked.target_size,
             max_size=checked.max_size,
             drain_lead=checked.drain_lead,
+            instance_count=capacity_block.instance_count,
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -293,12 +338,23 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         access_entry: bool | None,
         termination_handler: NodeTerminationHandlerQueue | None,
         install_termination_handler: bool,
+        install_device_plugins: bool,
     ) -> _CheckedInputs:
         """Every input problem, raised together; the values the later steps build from."""
         block = self.capacity_block
         problems = Problems(self.node.path)
         check_block_region(self, block, problems)
-        node_labels = merge_labels(block, labels, problems)
+        plugins: tuple[DevicePluginChart, ...] = ()
+        if install_device_plugins:
+            check_device_plugin_cluster(cluster, problems)
+            plugins = device_plugins_for(
+                instance_type=block.instance_type,
+                ami_type=self._device_plugin_ami_type(),
+                efa=efa,
+            )
+        node_labels = merge_labels(
+            block, labels, problems, construct_labels=device_plugin_labels(plugins)
+        )
         node_taints = tuple(accelerator_taints(block.instance_type) if taints is None else taints)
         lead, heartbeat = self._drain_timing(drain_lead, heartbeat_timeout, problems)
         check_not_ended(self, block, problems)
@@ -356,7 +412,22 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             labels=node_labels,
             taints=node_taints,
             interfaces=interfaces,
+            device_plugins=plugins,
         )
+
+    def _device_plugin_ami_type(self) -> str | None:
+        """The EKS AMI type that tells the device plugins apart, or ``None`` for AL2023.
+
+        Only Bottlerocket's NVIDIA images differ: they ship the NVIDIA plugin.
+        """
+        info = instance_type_info(self.capacity_block.instance_type)
+        accelerator = self.ami.accelerator or (info.accelerator if info else None)
+        if self.ami.operating_system != "bottlerocket" or accelerator != "nvidia":
+            return None
+        architecture = self.ami.architecture or (info.architecture if info else "x86_64")
+        if architecture == "arm64":
+            return "BOTTLEROCKET_ARM_64_NVIDIA"
+        return "BOTTLEROCKET_x86_64_NVIDIA"
 
     def _drain_timing(
         self,
@@ -527,14 +598,23 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             heartbeat_timeout=int(heartbeat.total_seconds()),
             default_result="CONTINUE",
         )
-        if termination_handler is None:
+        shared = _SHARED_HANDLERS.setdefault(Stack.of(self), {})
+        key = _cluster_key(cluster)
+        if termination_handler is not None:
+            self.termination_handler = termination_handler
+            termination_handler.add_auto_scaling_group(name)
+        elif key in shared:
+            self.termination_handler = shared[key]
+            self.termination_handler.add_auto_scaling_group(name)
+        else:
+            # Built where and as it always was for a single group, so its logical IDs stay.
             self.termination_handler = NodeTerminationHandlerQueue(
                 self, "TerminationHandler", auto_scaling_group_names=[name]
             )
-        else:
-            self.termination_handler = termination_handler
-            termination_handler.add_auto_scaling_group(name)
-        if install_termination_handler:
+        shared.setdefault(key, self.termination_handler)
+        # A queue given explicitly with the handler installed is an error (_check_inputs);
+        # the shared one is installed once, by the first group that asks.
+        if install_termination_handler and self.termination_handler.handler_role is None:
             assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
             self.termination_handler.install_handler(
                 cluster, chart_version=chart_version, pod_identity_agent=pod_identity_agent
@@ -620,6 +700,15 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
     def launch_template_id(self) -> str:
         """The launch template ID."""
         return self.launch_template.launch_template_id
+
+
+def _cluster_key(cluster: eks_v2.ICluster | eks.ICluster | eks_v2.Cluster | eks.Cluster) -> str:
+    """What identifies the cluster among a stack's groups: its name when known at synth time
+    (two imports of one cluster are one cluster), else the cluster construct."""
+    name = cluster.cluster_name
+    if isinstance(name, str) and not Token.is_unresolved(name):
+        return f"name:{name}"
+    return f"construct:{cluster.node.path}"
 
 
 def _check_handler_install(

@@ -38,8 +38,11 @@ __all__ = [
 NTH_MANAGED_TAG = "aws-node-termination-handler/managed"
 """The handler only drains instances carrying this tag key (``checkTagBeforeDraining``)."""
 
-NTH_CHART_REPOSITORY = "oci://public.ecr.aws/aws-ec2/helm"
-"""Where AWS publishes the aws-node-termination-handler Helm chart."""
+NTH_CHART_REPOSITORY = "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler"
+"""Where AWS publishes the aws-node-termination-handler Helm chart.
+
+The chart's full OCI reference, not its registry folder: for ``oci://`` charts the CDK's
+kubectl handler runs ``helm pull <repository> --untar`` and ignores ``Chart``."""
 
 NTH_CHART_VERSION = "0.27.1"
 """The chart version installed by default (application version 1.25.1)."""
@@ -71,9 +74,12 @@ class NodeTerminationHandlerQueue(Construct):
     rules, may send to it.
 
     One handler installation reads one queue, so every self-managed node
-    group of a cluster should feed the same queue: pass this construct to
-    the next node group as ``termination_handler`` (or call
-    :meth:`add_auto_scaling_group`) rather than creating a queue per group.
+    group of a cluster must feed the same queue. The
+    :class:`CapacityBlockSelfManagedNodeGroup` groups of a stack do so by
+    themselves: the first group on a cluster creates the queue and the
+    others add their Auto Scaling groups to it. Pass a queue as
+    ``termination_handler`` only to feed one built elsewhere, and call
+    :meth:`add_auto_scaling_group` for groups those constructs did not build.
 
     :param auto_scaling_group_names: The groups whose terminate lifecycle
         actions the handler should drain. The lifecycle rule matches only

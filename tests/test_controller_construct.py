@@ -14,7 +14,7 @@ from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 
 from capblock_constructs import (
     CapacityBlockError,
@@ -118,7 +118,12 @@ def _cluster(stack: Stack) -> eks.ICluster:
 
 
 def _build(now: str, *, period: Duration | None = None) -> Template:
-    """A stack with one managed and one self-managed group on the same block."""
+    return Template.from_stack(_build_stack(now, period=period))
+
+
+def _build_stack(now: str, *, period: Duration | None = None) -> Stack:
+    """A stack with one managed and one self-managed group on the same 4-instance block,
+    targeting 3 and 4 instances."""
     stack = make_stack(make_app(now=now))
     vpc, cluster = _vpc(stack), _cluster(stack)
     controller = (
@@ -144,12 +149,17 @@ def _build(now: str, *, period: Duration | None = None) -> Template:
         access_entry=False,
         controller=controller,
     )
-    return Template.from_stack(stack)
+    return stack
 
 
 @pytest.fixture(scope="module")
-def template() -> Template:
-    return _build(BEFORE_START)
+def built() -> Stack:
+    return _build_stack(BEFORE_START)
+
+
+@pytest.fixture(scope="module")
+def template(built: Stack) -> Template:
+    return Template.from_stack(built)
 
 
 def _resolve(value: Any) -> Any:
@@ -181,12 +191,13 @@ def _config(template: Template) -> dict[str, Any]:
 def _event_rule(template: Template) -> dict[str, Any]:
     """The rule that sends EC2 events to the controller (not the termination handler's)."""
     function = {"Fn::GetAtt": [_logical_id(template, "AWS::Lambda::Function"), "Arn"]}
-    (rule,) = [
+    rules: list[dict[str, Any]] = [
         r
         for r in resources_of_type(template, "AWS::Events::Rule").values()
         if "EventPattern" in r["Properties"]
         and any(t["Arn"] == function for t in r["Properties"]["Targets"])
     ]
+    (rule,) = rules
     return rule
 
 
@@ -262,7 +273,9 @@ def test_periodic_rule_runs_every_minute(template: Template) -> None:
 
 
 @pytest.mark.parametrize("event", EVENT_SAMPLES, ids=lambda event: event["detail-type"])
-def test_event_rule_matches_every_capacity_block_event(template: Template, event: dict) -> None:
+def test_event_rule_matches_every_capacity_block_event(
+    template: Template, event: dict[str, Any]
+) -> None:
     on_events = _event_rule(template)
     assert _matches(on_events["Properties"]["EventPattern"], event)
 
@@ -426,6 +439,57 @@ def test_too_many_groups_for_the_environment_limit_is_an_error() -> None:
             added += 1
     assert added < 40
     assert f"({added} groups fit)" in str(error.value)
+
+
+# -- over-commitment ----------------------------------------------------------------------
+
+OVER_COMMITTED = "capblock-constructs:capacity-block-over-committed"
+
+
+def _warnings(stack: Stack, path: str) -> list[str]:
+    found = Annotations.from_stack(stack).find_warning(path, Match.any_value())
+    return [str(message.entry.data) for message in found]
+
+
+def test_groups_targeting_more_than_their_block_holds_are_warned_about(built: Stack) -> None:
+    # The managed group targets 3 and the self-managed one 4 of the block's 4 instances: the
+    # controller asks EC2 for 7, and instances beyond a Capacity Block's count never launch.
+    (warning,) = _warnings(built, "/Test/CapacityBlockController")
+    assert OVER_COMMITTED in warning
+    assert f"Capacity Block {RESERVATION_ID} reserves 4 instances" in warning
+    assert "target 7: Test/Managed 3, Test/SelfManaged 4" in warning
+    assert "desired_size so the targets add up to at most 4" in warning
+
+
+def test_only_targets_above_the_count_of_one_block_are_over_commitment() -> None:
+    stack = make_stack(make_app(), "Targets")
+    controller = CapacityBlockController(stack, "Controller")
+
+    def register(id: str, reservation: str, target: int, count: int | None) -> None:
+        group = ec2.CfnSecurityGroup(stack, id, group_description=id)
+        controller.add_auto_scaling_group(
+            group,
+            auto_scaling_group_name=group.ref,
+            capacity_reservation_id=reservation,
+            ultraserver=False,
+            target_size=target,
+            # A max size only caps the controller; what it asks EC2 for is the target.
+            max_size=4,
+            drain_lead=timedelta(minutes=40),
+            instance_count=count,
+        )
+
+    # Exactly the count of a 4-instance block, though the max sizes add up to 8: no warning.
+    register("FullA", "cr-0aaaaaaaaaaaaaaa1", 3, 4)
+    register("FullB", "cr-0aaaaaaaaaaaaaaa1", 1, 4)
+    # One more than a 2-instance block holds (a group without a count still counts there).
+    register("OverA", "cr-0bbbbbbbbbbbbbbb2", 2, 2)
+    register("OverB", "cr-0bbbbbbbbbbbbbbb2", 1, None)
+
+    (warning,) = [w for w in _warnings(stack, "*") if OVER_COMMITTED in w]
+    assert "Capacity Block cr-0bbbbbbbbbbbbbbb2 reserves 2 instances" in warning
+    assert "target 3: Targets/OverA 2, Targets/OverB 1" in warning
+    assert "cr-0aaaaaaaaaaaaaaa1" not in warning
 
 
 # -- the code asset ------------------------------------------------------------------------

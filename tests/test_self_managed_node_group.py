@@ -23,8 +23,8 @@ Synthesized stacks are module-scoped, each built once:
   the block, after the drain time before the end); "draining" is the last of them;
 - in_app: an aws_eks_v2 cluster of the app, EFA, the Helm-installed handler;
 - ultra: a Trn2 UltraServer block with the AL2023 Neuron AMI pinned by a synth-time lookup;
-- shared: two blocks' groups sharing one node role, one handler queue and one controller,
-  checked by cdk-nag.
+- shared: two blocks' groups sharing one node role, one controller and, without being told,
+  one handler queue, checked by cdk-nag.
 
 Validation failures raise before synthesis, so they build constructs but never synthesize.
 """
@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from aws_cdk import App, Duration, Fn, Stack, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks as eks
@@ -60,6 +60,7 @@ from capblock_constructs import (
 )
 from capblock_constructs._problems import Problems
 from capblock_constructs.ami import AmiResolution, EksOptimizedAmi, resolve_image_id
+from capblock_constructs.device_plugins import EFA_DEVICE_PLUGIN, NVIDIA_DEVICE_PLUGIN
 from capblock_constructs.self_managed_node_group import CapacityBlockSelfManagedNodeGroup
 from capblock_constructs.termination import NodeTerminationHandlerQueue
 from tests.support import (
@@ -249,7 +250,7 @@ def node_config(template: dict[str, Any]) -> dict[str, Any]:
     message = email.message_from_string(user_data_text(template))
     assert message.get_content_type() == "multipart/mixed"
     (part,) = [p for p in message.walk() if p.get_content_type() == "application/node.eks.aws"]
-    document: dict[str, Any] = yaml.safe_load(part.get_payload())
+    document: dict[str, Any] = yaml.safe_load(str(part.get_payload()))
     return document
 
 
@@ -383,6 +384,7 @@ def draining(clock: dict[str, Synth]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def in_app() -> dict[str, Any]:
+    """An in-app cluster's EFA group that installs the handler and the device plugins."""
     stack = make_stack(make_app(now=BEFORE_START), "InApp")
     vpc = ec2.Vpc(stack, "Vpc", availability_zones=["us-east-2a", "us-east-2b"], nat_gateways=1)
     cluster = eks_v2.Cluster(
@@ -407,6 +409,7 @@ def in_app() -> dict[str, Any]:
         vpc=vpc,
         efa=True,
         install_termination_handler=True,
+        install_device_plugins=True,
     )
     return synthesized(stack)
 
@@ -418,7 +421,12 @@ def ultra() -> dict[str, Any]:
     node_group(
         stack,
         capacity_block=block(
-            instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64", instance_count=16
+            # A u-trn2x64 block really holds trn2u.48xlarge instances, which cfn-lint's region
+            # data (pricing offers, where UltraServer-only types are missing) rejects (E3628);
+            # trn2.48xlarge has the same chips, AMI and drain rules.
+            instance_type="trn2.48xlarge",
+            ultraserver_type="u-trn2x64",
+            instance_count=16,
         ),
         ami=EksOptimizedAmi(resolution=AmiResolution.SYNTH_TIME),
     )
@@ -453,14 +461,15 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
         access_entry=True,
         desired_size=1,
         max_size=2,
+        # No termination_handler: groups of one cluster share the first one's queue.
         node_role=first.node_role,
-        termination_handler=first.termination_handler,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return synthesized(stack), outdir
 
 
 ALL = ("future", "active", "draining", "in_app", "ultra")
+NTH_CHART = "aws-node-termination-handler"
 
 
 def nag_violations(outdir: Path) -> list[tuple[str, str]]:
@@ -562,12 +571,55 @@ def test_in_app_cluster_values_are_joined_in_at_deploy_time(in_app: dict[str, An
     assert groups[0] == {"Fn::GetAtt": [cluster_id, "ClusterSecurityGroupId"]}
 
 
+def test_device_plugins_for_nvidia_and_efa_nodes(in_app: dict[str, Any]) -> None:
+    # AL2023 NVIDIA nodes lack the NVIDIA plugin and every AMI lacks the EFA one; without them
+    # p5 nodes join but advertise no nvidia.com/gpu or vpc.amazonaws.com/efa.
+    charts = sorted(
+        r["Properties"]["Chart"]
+        for r in in_app["Resources"].values()
+        if r["Type"].endswith("HelmChart") and r["Properties"]["Chart"] != NTH_CHART
+    )
+    assert charts == sorted([NVIDIA_DEVICE_PLUGIN.chart, EFA_DEVICE_PLUGIN.chart])
+    # The plugins select nodes by label, so kubelet must register the nodes with those labels.
+    (flag,) = [
+        f for f in node_config(in_app)["spec"]["kubelet"]["flags"] if f.startswith("--node-labels=")
+    ]
+    registered = dict(pair.split("=", 1) for pair in flag.removeprefix("--node-labels=").split(","))
+    for plugin in (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN):
+        assert plugin.node_labels.items() <= registered.items()
+
+
+def test_bottlerocket_nvidia_nodes_bring_their_own_nvidia_plugin() -> None:
+    stack = make_stack(make_app(now=BEFORE_START), "BottlerocketPlugins")
+    group = node_group(
+        stack,
+        cluster=in_app_cluster(
+            stack,
+            kubectl_provider_options=eks_v2.KubectlProviderOptions(
+                kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
+                    stack, "Kubectl", f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:kubectl:1"
+                )
+            ),
+        ),
+        ami=EksOptimizedAmi(operating_system="bottlerocket"),
+        install_device_plugins=True,
+    )
+    assert group.device_plugins is not None
+    assert [plugin.chart for plugin in group.device_plugins.plugins] == []
+
+
 def test_efa_puts_an_interface_on_every_card_with_the_efa_group(in_app: dict[str, Any]) -> None:
     data = one(in_app, "AWS::EC2::LaunchTemplate")["Properties"]["LaunchTemplateData"]
     interfaces = data["NetworkInterfaces"]
-    assert len(interfaces) == 32  # p5.48xlarge has 32 network cards
-    assert interfaces[0]["InterfaceType"] == "efa"
-    assert {i["InterfaceType"] for i in interfaces[1:]} == {"efa-only"}
+    # The layout the EC2 and EKS user guides document: an ENA primary interface (CloudFormation
+    # omits InterfaceType for it), efa-only at card 0 device 1 and at device 0 of the other 31
+    # of p5.48xlarge's 32 network cards.
+    assert [
+        (i["NetworkCardIndex"], i["DeviceIndex"], i.get("InterfaceType", "interface"))
+        for i in interfaces
+    ] == [(0, 0, "interface"), (0, 1, "efa-only")] + [
+        (card, 0, "efa-only") for card in range(1, 32)
+    ]
     efa_groups = [
         name
         for name, r in of_type(in_app, "AWS::EC2::SecurityGroup").items()
@@ -882,7 +934,7 @@ def test_the_shortest_valid_drain_lead_gets_the_shortest_heartbeat() -> None:
 
 def test_an_ultraserver_drain_lead_must_cover_its_60_minute_reclaim() -> None:
     message = failure_of(
-        capacity_block=block(instance_type="trn2.48xlarge", ultraserver_type="u-trn2x64"),
+        capacity_block=block(instance_type="trn2u.48xlarge", ultraserver_type="u-trn2x64"),
         drain_lead=Duration.minutes(45),
     )
     # 60 min reclaim lead + 2 min lateness + the 30 s minimum heartbeat.
@@ -980,10 +1032,11 @@ def test_termination_queue_rule_is_scoped_to_this_asg(future: dict[str, Any]) ->
     assert {"Ref": queue_id} in [output["Value"] for output in future["Outputs"].values()]
 
 
-def test_node_groups_can_share_one_handler_queue(
+def test_node_groups_of_a_cluster_share_one_handler_queue(
     shared: tuple[dict[str, Any], Path],
 ) -> None:
-    # One handler installation reads one queue: the second block's group feeds the first's.
+    # One handler installation reads one queue: the second block's group, given no queue,
+    # feeds the first's.
     template, outdir = shared
     asg_ids = sorted(of_type(template, "AWS::AutoScaling::AutoScalingGroup"))
     assert len(asg_ids) == 2
@@ -1025,20 +1078,123 @@ def test_fails_to_install_the_handler_twice_on_a_shared_queue() -> None:
     assert "drop install_termination_handler" in str(failure.value)
 
 
+def another_group(
+    stack: Stack, id: str, cluster: Any, vpc: ec2.IVpc, **kwargs: Any
+) -> CapacityBlockSelfManagedNodeGroup:
+    """A further group in ``stack`` on ``cluster``, built like :func:`node_group`'s."""
+    options: dict[str, Any] = {
+        "capacity_block": block(),
+        "kubernetes_version": "1.33",
+        "service_ipv4_cidr": SERVICE_CIDR,
+        "access_entry": True,
+        "desired_size": 1,
+    }
+    options.update(kwargs)
+    return CapacityBlockSelfManagedNodeGroup(stack, id, cluster=cluster, vpc=vpc, **options)
+
+
+def test_a_single_group_keeps_its_queue_where_it_always_was() -> None:
+    # Construct paths make the logical IDs, so a stack with one group deploys unchanged.
+    group = built("Single")
+    assert group.termination_handler.node.path == "Single/Nodes/TerminationHandler"
+    assert group.termination_queue.node.path == "Single/Nodes/TerminationHandler/Queue"
+    assert group.termination_handler.auto_scaling_group_names == (group.auto_scaling_group_name,)
+
+
+def test_later_groups_of_the_cluster_feed_the_first_groups_queue() -> None:
+    stack = make_stack(make_app(), "Share")
+    cluster, vpc = imported_cluster(stack), imported_vpc(stack)
+    first = node_group(stack, cluster=cluster, vpc=vpc)
+    second = another_group(stack, "Second", cluster, vpc)
+    # Another import of the same cluster (by name) is the same cluster.
+    again = eks_v2.Cluster.from_cluster_attributes(
+        stack,
+        "SameClusterAgain",
+        cluster_name=CLUSTER,
+        cluster_endpoint=ENDPOINT,
+        cluster_certificate_authority_data=CA,
+        cluster_security_group_id=CLUSTER_SG,
+    )
+    third = another_group(stack, "Third", again, vpc)
+    assert second.termination_handler is first.termination_handler
+    assert third.termination_handler is first.termination_handler
+    assert second.node.try_find_child("TerminationHandler") is None
+    assert third.node.try_find_child("TerminationHandler") is None
+    assert first.termination_handler.auto_scaling_group_names == tuple(
+        group.auto_scaling_group_name for group in (first, second, third)
+    )
+
+
+def test_a_queue_given_explicitly_still_wins() -> None:
+    stack = make_stack(make_app(), "Explicit")
+    cluster, vpc = imported_cluster(stack), imported_vpc(stack)
+    first = node_group(stack, cluster=cluster, vpc=vpc)
+    own = NodeTerminationHandlerQueue(stack, "Own")
+    second = another_group(stack, "Second", cluster, vpc, termination_handler=own)
+    assert second.termination_handler is own
+    assert own.auto_scaling_group_names == (second.auto_scaling_group_name,)
+    assert first.termination_handler.auto_scaling_group_names == (first.auto_scaling_group_name,)
+
+
+def test_groups_of_another_cluster_get_their_own_queue() -> None:
+    stack = make_stack(make_app(), "TwoClusters")
+    vpc = imported_vpc(stack)
+    first = node_group(stack, vpc=vpc)
+    other = eks_v2.Cluster.from_cluster_attributes(
+        stack,
+        "OtherCluster",
+        cluster_name="other",
+        cluster_endpoint=ENDPOINT,
+        cluster_certificate_authority_data=CA,
+        cluster_security_group_id=CLUSTER_SG,
+    )
+    second = another_group(stack, "Second", other, vpc)
+    assert second.termination_handler is not first.termination_handler
+    assert second.termination_handler.node.path == "TwoClusters/Second/TerminationHandler"
+
+
+def test_the_handler_is_installed_once_for_a_shared_queue() -> None:
+    stack = make_stack(make_app(), "InstallOnce")
+    vpc = imported_vpc(stack)
+    cluster = in_app_cluster(
+        stack,
+        kubectl_provider_options=eks_v2.KubectlProviderOptions(
+            kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
+                stack, "Kubectl", "arn:aws:lambda:us-east-2:123456789012:layer:kubectl:1"
+            )
+        ),
+    )
+    first = node_group(stack, cluster=cluster, vpc=vpc, install_termination_handler=True)
+    second = another_group(stack, "Second", cluster, vpc, install_termination_handler=True)
+    assert second.termination_handler is first.termination_handler
+    charts = [c for c in stack.node.find_all() if isinstance(c, eks_v2.HelmChart)]
+    assert [chart.node.path for chart in charts] == [
+        "InstallOnce/InAppCluster/chart-NodeTerminationHandler"
+    ]
+
+
 def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
     in_app: dict[str, Any],
 ) -> None:
-    (chart,) = [r for r in in_app["Resources"].values() if r["Type"].endswith("HelmChart")]
+    (chart,) = [
+        r
+        for r in in_app["Resources"].values()
+        if r["Type"].endswith("HelmChart") and r["Properties"]["Chart"] == NTH_CHART
+    ]
     properties = chart["Properties"]
     assert properties["Chart"] == "aws-node-termination-handler"
-    assert properties["Repository"] == "oci://public.ecr.aws/aws-ec2/helm"
-    assert properties["Namespace"] == "kube-system"
-    values_text = "".join(
-        p if isinstance(p, str) else "QUEUE" for p in properties["Values"]["Fn::Join"][1]
+    # The CDK's kubectl handler pulls an oci:// chart by its repository alone ('helm pull
+    # <repository> --untar', then reads the folder named by its last segment), so the
+    # repository must be the chart's full reference: the one AWS publishes it under.
+    assert properties["Repository"] == (
+        "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler"
     )
-    values = json.loads(values_text)
+    assert properties["Repository"].rsplit("/", 1)[1] == properties["Chart"]
+    assert properties["Namespace"] == "kube-system"
+    values = json.loads(joined(properties["Values"]))
     assert values["enableSqsTerminationDraining"] is True
-    assert values["queueURL"] == "QUEUE"
+    (queue_id,) = of_type(in_app, "AWS::SQS::Queue")
+    assert values["queueURL"] == f"<Ref:{queue_id}>"
     association = one(in_app, "AWS::EKS::PodIdentityAssociation")["Properties"]
     assert association["ServiceAccount"] == values["serviceAccount"]["name"]
     role = in_app["Resources"][association["RoleArn"]["Fn::GetAtt"][0]]["Properties"]
@@ -1172,6 +1328,12 @@ def test_fails_to_install_the_handler_on_an_imported_cluster() -> None:
     assert "queueURL" in message
 
 
+def test_fails_to_install_device_plugins_on_an_imported_cluster() -> None:
+    message = failure_of(install_device_plugins=True)
+    assert "install_device_plugins" in message
+    assert NVIDIA_DEVICE_PLUGIN.chart in message
+
+
 def test_fails_for_a_script_on_bottlerocket() -> None:
     message = failure_of(
         ami=EksOptimizedAmi(operating_system="bottlerocket"), pre_bootstrap_script="echo"
@@ -1260,7 +1422,8 @@ def test_config_map_v1_cluster_maps_the_node_role_in_aws_auth() -> None:
 
 def test_fails_for_an_unknown_instance_type_with_efa_and_no_ami_hint() -> None:
     message = failure_of(capacity_block=block(instance_type="p9.48xlarge"), efa=True)
-    assert "instance type 'p9.48xlarge' is not in the instance-type table" in message
+    # Why the type is unknown comes first, then what each part needs instead.
+    assert "instance type 'p9.48xlarge' is not one that EC2 sells as a Capacity Block" in message
     assert "ami=EksOptimizedAmi(architecture='x86_64', accelerator='nvidia')" in message
     assert "EFA interfaces cannot be laid out" in message
 

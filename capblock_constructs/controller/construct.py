@@ -12,8 +12,10 @@ from typing import Any
 import jsii
 from aws_cdk import (
     ArnFormat,
+    Aspects,
     CustomResource,
     Duration,
+    IAspect,
     IStableStringProducer,
     Lazy,
     Stack,
@@ -34,6 +36,7 @@ from constructs import Construct, IConstruct
 from .._nag import acknowledge, finding_text
 from .._problems import Problems
 from .._time import as_timedelta, format_duration
+from .._warnings import warn
 from ..errors import CapacityBlockError
 from .runtime.phase import (
     DEFAULT_CONTROLLER_PERIOD,
@@ -96,6 +99,9 @@ class _Group:
     cluster_name: str | None = None
     nodegroup_name: str | None = None
     auto_scaling_group_name: str | None = None
+    instance_count: int | None = None
+    """The block's instance count, for the synth-time over-commitment check only (the
+    function reads the live count itself, so it stays out of the configuration)."""
 
     def to_config(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -126,6 +132,22 @@ class _ConfigProducer:
         return Stack.of(self._controller).to_json_string(self._controller.configuration)
 
 
+@jsii.implements(IAspect)
+class _OverCommitmentCheck:
+    """Warns, once every group has registered, about blocks their groups over-commit.
+
+    An aspect runs when the app is synthesized, after the constructors that
+    register the groups, so the warning sees them all and names them all.
+    """
+
+    def __init__(self, controller: CapacityBlockController) -> None:
+        self._controller = controller
+
+    def visit(self, node: IConstruct) -> None:
+        if node is self._controller:
+            self._controller._warn_about_over_commitment()
+
+
 class CapacityBlockController(Construct):
     """Sizes Capacity Block node groups at run time from the live reservation.
 
@@ -148,7 +170,10 @@ class CapacityBlockController(Construct):
 
     The node-group constructs create one controller per stack
     (:meth:`of`) and register with it; build one yourself to change its
-    settings, then pass it to the node groups as ``controller``.
+    settings, then pass it to the node groups as ``controller``. Seeing
+    every group, it warns at synth time
+    (``capblock-constructs:capacity-block-over-committed``) when the groups
+    on one Capacity Block target more instances than the block holds.
 
     Notifications go to :attr:`topic` (SNS, encrypted with :attr:`key`,
     TLS only): when a group is scaled up or starts draining, when a block's
@@ -189,6 +214,7 @@ class CapacityBlockController(Construct):
         self._create_function(log_retention or logs.RetentionDays.ONE_MONTH)
         self._create_triggers()
         self._create_alarm()
+        Aspects.of(self).add(_OverCommitmentCheck(self))
 
     # -- the shared instance ---------------------------------------------------------------
 
@@ -230,12 +256,17 @@ class CapacityBlockController(Construct):
         target_size: int,
         max_size: int,
         drain_lead: timedelta,
+        instance_count: int | None = None,
     ) -> None:
         """Size an EKS managed node group (``group``, its construct) from now on.
 
         The controller may then call ``eks:DescribeNodegroup`` and
         ``eks:UpdateNodegroupConfig`` on this node group only, and the deploy
         that creates it runs the controller once it exists.
+
+        :param instance_count: The block's instance count, for the warning when
+            the groups on one block target more instances than it holds.
+            Defaults to the count of ``group.capacity_block``, if it has one.
         """
         self._register(
             group,
@@ -249,6 +280,7 @@ class CapacityBlockController(Construct):
                 drain_lead=drain_lead,
                 cluster_name=cluster_name,
                 nodegroup_name=nodegroup_name,
+                instance_count=_instance_count(group, instance_count),
             ),
         )
         if self._managed_statement is None:
@@ -270,6 +302,7 @@ class CapacityBlockController(Construct):
         target_size: int,
         max_size: int,
         drain_lead: timedelta,
+        instance_count: int | None = None,
     ) -> None:
         """Size a self-managed Auto Scaling group (``group``, its construct) from now on.
 
@@ -277,6 +310,10 @@ class CapacityBlockController(Construct):
         this group only (by name; the group ID in its ARN is unknown before
         creation), and the deploy that creates it runs the controller once it
         exists.
+
+        :param instance_count: The block's instance count, for the warning when
+            the groups on one block target more instances than it holds.
+            Defaults to the count of ``group.capacity_block``, if it has one.
         """
         self._register(
             group,
@@ -289,6 +326,7 @@ class CapacityBlockController(Construct):
                 max_size=max_size,
                 drain_lead=drain_lead,
                 auto_scaling_group_name=auto_scaling_group_name,
+                instance_count=_instance_count(group, instance_count),
             ),
         )
         stack = Stack.of(self)
@@ -306,6 +344,48 @@ class CapacityBlockController(Construct):
             self._self_managed_statement = statement
         self._self_managed_statement.add_resources(arn)
         self._acknowledge_wildcards(stack.resolve(arn))
+
+    def _over_committed_blocks(self) -> dict[str, tuple[int, list[tuple[str, int]]]]:
+        """The blocks whose groups target more instances than the block holds.
+
+        Maps each such reservation ID to its instance count and the
+        ``(construct path, target size)`` of every group on it, in the order
+        they registered. Target sizes, not max sizes, are what count: while a
+        block is active the controller asks EC2 for each group's target size,
+        and nothing else scales these groups, so the targets are the demand; a
+        max size only caps the controller. Instances beyond the block's count
+        can never launch, so when the targets add up to more, some group sits
+        short for the whole block.
+        """
+        by_block: dict[str, list[_Group]] = {}
+        for group in self._groups:
+            by_block.setdefault(group.reservation, []).append(group)
+        found: dict[str, tuple[int, list[tuple[str, int]]]] = {}
+        for reservation, groups in by_block.items():
+            counts = [group.instance_count for group in groups if group.instance_count is not None]
+            if not counts:
+                continue
+            # Groups on one reservation were given the same block; should they disagree,
+            # the largest count is the one that cannot be doubted to hold.
+            count = max(counts)
+            if sum(group.target_size for group in groups) > count:
+                found[reservation] = (count, [(group.id, group.target_size) for group in groups])
+        return found
+
+    def _warn_about_over_commitment(self) -> None:
+        for reservation, (count, groups) in self._over_committed_blocks().items():
+            wanted = sum(size for _, size in groups)
+            listed = ", ".join(f"{path} {size}" for path, size in groups)
+            warn(
+                self,
+                "capacity-block-over-committed",
+                f"Capacity Block {reservation} reserves {count} instances, but the node groups "
+                f"on it target {wanted}: {listed}. Instances beyond the block's count can never "
+                "launch, so while it is active at least one group stays short of its target "
+                "(the controller reports the shortfall on its topic). Lower the groups' "
+                f"desired_size so the targets add up to at most {count}, or move a group to "
+                "another Capacity Block.",
+            )
 
     @property
     def configuration(self) -> dict[str, Any]:
@@ -507,6 +587,16 @@ class CapacityBlockController(Construct):
 
 
 _SHARED_ID = "CapacityBlockController"
+
+
+def _instance_count(group: IConstruct, given: int | None) -> int | None:
+    """The block's instance count: as given, else from the node group's ``capacity_block``."""
+    if given is not None:
+        return given
+    # Both node-group constructs keep their block as ``capacity_block``; anything else that
+    # registers without a count stays out of the over-commitment check.
+    count = getattr(getattr(group, "capacity_block", None), "instance_count", None)
+    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _check_period(value: Duration | timedelta | None, problems: Problems) -> timedelta:
