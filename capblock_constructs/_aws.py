@@ -6,11 +6,17 @@ from typing import Any
 
 from .errors import CapacityBlockError
 
-_NO_CREDENTIALS = (
-    "no usable AWS credentials were found. Sign in (for example 'aws sso login' and "
-    "AWS_PROFILE=<profile>), or synthesize from the committed cdk.context.json with "
-    "CAPBLOCK_LOOKUPS=off; the cache is filled by 'capblock lookup' where credentials exist."
+# Which command fills the cache depends on what was looked up; a caller that does not say
+# gets both, so no message sends the user to the wrong one.
+_ANY_FILL_COMMAND = (
+    "'capblock lookup <reservation-id>' for a Capacity Block, 'capblock lookup-cluster "
+    "<cluster-name>' for an EKS cluster"
 )
+
+
+def _fill(fill_command: str | None) -> str:
+    return f"'{fill_command}'" if fill_command else _ANY_FILL_COMMAND
+
 
 _ACCESS_CODES = frozenset(
     {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedException"}
@@ -80,7 +86,12 @@ def _service_name(action: str) -> str:
 
 
 def describe_error(
-    exc: Exception, *, subject: str, action: str, not_found: str
+    exc: Exception,
+    *,
+    subject: str,
+    action: str,
+    not_found: str,
+    fill_command: str | None = None,
 ) -> CapacityBlockError:
     """Translate a boto3/botocore failure into a CapacityBlockError that says what to do.
 
@@ -88,6 +99,8 @@ def describe_error(
     :param subject: What was being looked up (resource, account, region); it leads the message.
     :param action: The IAM action of the call, for example ``ec2:DescribeCapacityReservations``.
     :param not_found: The sentence to use when AWS reports the resource as unknown.
+    :param fill_command: The ``capblock`` command that fills the cache entry where
+        credentials exist. Defaults to naming both lookup commands.
     """
     from botocore.exceptions import (
         BotoCoreError,
@@ -107,7 +120,13 @@ def describe_error(
     if isinstance(exc, CapacityBlockError):
         return exc
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return CapacityBlockError(_NO_CREDENTIALS, subject=subject)
+        return CapacityBlockError(
+            "no usable AWS credentials were found. Sign in (for example 'aws sso login' and "
+            "AWS_PROFILE=<profile>), or synthesize from the committed cdk.context.json with "
+            f"CAPBLOCK_LOOKUPS=off; the cache is filled by {_fill(fill_command)} where "
+            "credentials exist.",
+            subject=subject,
+        )
     if isinstance(exc, (SSOError, TokenRetrievalError, CredentialRetrievalError)):
         return CapacityBlockError(
             f"the AWS credentials could not be loaded or have expired ({exc}). Sign in again "
@@ -143,7 +162,7 @@ def describe_error(
             return CapacityBlockError(
                 f"the credentials are not allowed to call {action} ({code}). Grant it to the "
                 "identity that synthesizes (a read-only permission), or fill the cache "
-                "elsewhere with 'capblock lookup'.",
+                f"elsewhere with {_fill(fill_command)}.",
                 subject=subject,
             )
         if code in _CREDENTIAL_CODES:
@@ -175,8 +194,14 @@ def describe_error(
     )
 
 
-def caller_account(*, region: str, profile: str | None, subject: str) -> str:
-    """The account of the credentials in use (``sts:GetCallerIdentity``)."""
+def caller_account(
+    *, region: str, profile: str | None, subject: str, fill_command: str | None = None
+) -> str:
+    """The account of the credentials in use (``sts:GetCallerIdentity``).
+
+    :param fill_command: The command whose cache entry needs the account, named
+        in a failure's message. Defaults to naming both lookup commands.
+    """
     from ._context_cache import note_aws_call
 
     sts = client("sts", region=region, profile=profile, subject=subject)
@@ -185,6 +210,10 @@ def caller_account(*, region: str, profile: str | None, subject: str) -> str:
         return str(sts.get_caller_identity()["Account"])
     except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one message
         failure = describe_error(
-            exc, subject=subject, action="sts:GetCallerIdentity", not_found="no such identity"
+            exc,
+            subject=subject,
+            action="sts:GetCallerIdentity",
+            not_found="no such identity",
+            fill_command=fill_command,
         )
     raise failure from None

@@ -99,6 +99,7 @@ def fetch_cluster(
             subject=subject,
             action="eks:DescribeCluster",
             not_found=f"EKS has no cluster {name!r} in {where}",
+            fill_command=fill_command(name, region),
         ) from None
     return interpret_cluster(response.get("cluster", {}), subject=subject)
 

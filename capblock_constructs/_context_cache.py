@@ -161,11 +161,17 @@ def cached_lookup(
     if on_disk is not None:
         return on_disk
     if not lookups_enabled(scope):
+        # Not "pass it with --context": the CDK CLI splits a --context argument at its first
+        # '=' (parseStringContextListToObject), and these keys hold several, so the entry
+        # can only come from a file: cdk.context.json, or the "context" object of cdk.json.
         raise CapacityBlockError(
             f"lookups are switched off ({LOOKUPS_ENV}=off or context "
             f"{LOOKUPS_CONTEXT_KEY!r} = false) and the cache has no entry {key!r}. "
             f"Fill it where AWS credentials are available with '{fill_command}' and commit "
-            f"{CONTEXT_FILE_NAME}, or pass the value with --context.",
+            f'{CONTEXT_FILE_NAME}, or add the entry to the "context" object of cdk.json: '
+            f"that key, with the JSON '{fill_command} --json' prints as its value "
+            "('cdk synth --context' cannot carry it: the CDK CLI cuts a --context argument "
+            "at its first '=', and the key holds several).",
             subject=subject,
         )
     value = fetch()

@@ -19,7 +19,9 @@ Rules:
   proven to be in the block's zone, so it is never kept. If it was listed by
   hand that is a problem that says how to import it with its zone.
 - Nothing left is a problem naming the block's zone and every subnet seen
-  with its zone.
+  with its zone; when some zone was unknown it also says why (an
+  environment-agnostic stack, or a subnet imported without its zone) and how
+  to fix that, and only then.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from ._problems import Problems
 from .capacity_block import CapacityBlock
 
 _UNKNOWN = "unknown at synth time"
+# The zones of the placeholder VPC that Vpc.from_lookup returns until the CLI fills it.
+_LOOKUP_DUMMY_ZONE = "dummy"
 
 
 def select_block_subnets(
@@ -58,12 +62,20 @@ def select_block_subnets(
         )
         return []
 
+    if candidates and all((_zone_of(s) or "").startswith(_LOOKUP_DUMMY_ZONE) for s in candidates):
+        # Vpc.from_lookup before the CDK CLI has filled its context: placeholder subnets.
+        # Accept them so this pass finishes and reports the missing key; the CLI then
+        # synthesizes again with the real VPC, which is checked as usual.
+        return candidates
+
     kept: list[ec2.ISubnet] = []
     seen: list[str] = []
+    any_unknown = False
     for subnet in candidates:
         subnet_zone = _zone_of(subnet)
         name = _name_of(subnet)
         seen.append(f"{name} ({subnet_zone or _UNKNOWN})")
+        any_unknown = any_unknown or subnet_zone is None
         if subnet_zone == zone:
             kept.append(subnet)
             continue
@@ -88,10 +100,30 @@ def select_block_subnets(
         problems.add(
             f"no subnet in {zone}, the Availability Zone of Capacity Block "
             f"{capacity_block.capacity_reservation_id}; subnets seen: {listed}. Add a subnet "
-            f"in {zone} to the VPC (or to vpc_subnets), and give the stack an explicit "
-            "account and region so subnet zones are known at synth time."
+            f"in {zone} to the VPC (or to vpc_subnets){_unknown_zones_hint(vpc, any_unknown)}."
         )
     return kept
+
+
+def _unknown_zones_hint(vpc: ec2.IVpc, any_unknown: bool) -> str:
+    """Why some subnets' zones were unknown, and the fix, when any were; else nothing.
+
+    An environment-agnostic stack knows no zone at all until deploy time; a
+    stack with an account and region lacks a zone only for a subnet imported
+    without one.
+    """
+    if not any_unknown:
+        return ""
+    stack = Stack.of(vpc)
+    if Token.is_unresolved(stack.account) or Token.is_unresolved(stack.region):
+        return (
+            f", and give stack {stack.node.path!r} an explicit account and region "
+            "(env=Environment(account=..., region=...)) so subnet zones are known at synth time"
+        )
+    return (
+        ", and import subnets with their zone (ec2.Subnet.from_subnet_attributes(..., "
+        "availability_zone=...)): one whose zone is unknown at synth time cannot be used"
+    )
 
 
 def _select(vpc: ec2.IVpc, selection: ec2.SubnetSelection | None) -> list[ec2.ISubnet]:

@@ -12,7 +12,7 @@ from constructs import Construct
 
 from ._problems import Problems
 from ._warnings import warn
-from .instance_types import instance_type_info
+from .instance_types import describe_unknown_instance_type, instance_type_info
 
 __all__ = ["AmiResolution", "EksOptimizedAmi"]
 
@@ -155,9 +155,10 @@ def resolve_image_id(
     accelerator = ami.accelerator or (info.accelerator if info else None)
     if architecture is None or accelerator is None:
         problems.add(
-            f"the instance type {instance_type!r} is not in the instance-type table, so its "
-            "AMI cannot be chosen; pass ami=EksOptimizedAmi(architecture='x86_64', "
-            "accelerator='nvidia') (or the right values), or EksOptimizedAmi.pinned('ami-...')."
+            f"{describe_unknown_instance_type(instance_type)}, so its AMI cannot be chosen; "
+            "check the reservation's instance type, or pass "
+            "ami=EksOptimizedAmi(architecture='x86_64', accelerator='nvidia') (or the right "
+            "values), or EksOptimizedAmi.pinned('ami-...')."
         )
         return None
     if ami.operating_system == "bottlerocket" and accelerator == "neuron":

@@ -510,7 +510,10 @@ def _lookup_cluster(args: argparse.Namespace, out: TextIO) -> int:
         # DescribeCluster only sees the caller's own clusters, so the caller's
         # account is the cluster's account.
         account = account or _aws.caller_account(
-            region=region, profile=args.profile, subject=subject
+            region=region,
+            profile=args.profile,
+            subject=subject,
+            fill_command=_cluster_info.fill_command(name, region),
         )
         value = _cluster_info.fetch_cluster(
             name, region=region, account=account, profile=args.profile

@@ -120,7 +120,7 @@ from .device_plugins import (
 )
 from .efa import EfaSecurityGroup, efa_network_interfaces
 from .errors import CapacityBlockError
-from .instance_types import InstanceTypeInfo, instance_type_info
+from .instance_types import InstanceTypeInfo, describe_unknown_instance_type, instance_type_info
 from .launch_template import (
     CapacityBlockLaunchTemplate,
     NetworkInterface,
@@ -446,6 +446,7 @@ class CapacityBlockManagedNodeGroup(Construct):
             target_size=checked.target_size,
             max_size=checked.max_size,
             drain_lead=checked.drain_lead,
+            instance_count=capacity_block.instance_count,
         )
         if image_id is not None and user_data is None:
             warn(
@@ -827,8 +828,8 @@ def _check_ami_type(
         return ami_type
     if info is None:
         problems.add(
-            f"instance type {block.instance_type!r} is not in the capblock-constructs "
-            "instance-type table, so its EKS AMI type is unknown; pass ami_type (for example "
+            f"{describe_unknown_instance_type(block.instance_type)}, so its EKS AMI type is "
+            "unknown; check the reservation's instance type, or pass ami_type (for example "
             "AL2023_x86_64_NVIDIA) or image_id."
         )
         return None

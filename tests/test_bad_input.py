@@ -209,6 +209,33 @@ def self_managed_on_in_app_cluster(**overrides: Any) -> CapacityBlockSelfManaged
     )
 
 
+def groups_over_committing_a_block(world: World) -> CapacityBlockController:
+    """Two managed groups targeting 4 and 2 of a 4-instance block; the warning is the
+    controller's, which sees both. Managed groups register without a count, so the
+    controller must take it from their capacity_block."""
+    assert world.scope is not None
+    controller = CapacityBlockController(world.scope, "Controller")
+    managed(world.scope, controller=controller)
+    CapacityBlockManagedNodeGroup(
+        world.scope,
+        "MoreNodes",
+        cluster=eks_v2.Cluster.from_cluster_attributes(
+            world.scope, "SameCluster", cluster_name="ml", cluster_security_group_id=CLUSTER_SG
+        ),
+        capacity_block=block(),
+        vpc=ec2.Vpc.from_vpc_attributes(
+            world.scope,
+            "SameVpc",
+            vpc_id="vpc-0123456789abcdef0",
+            availability_zones=["us-east-2a"],
+            private_subnet_ids=[IN_ZONE_SUBNET],
+        ),
+        desired_size=2,
+        controller=controller,
+    )
+    return controller
+
+
 def launch_template(**overrides: Any) -> CapacityBlockLaunchTemplate:
     options: dict[str, Any] = {"capacity_block": block()}
     options.update(overrides)
@@ -407,7 +434,13 @@ MISTAKES: list[Mistake] = [
         make=lambda world: lookup(stack(context={"capblock-constructs:lookups": False})),
         value=RESERVATION_ID,
         fix=f"capblock lookup {RESERVATION_ID} --region {REGION} --account {ACCOUNT}",
-        extra=("lookups are switched off",),
+        extra=(
+            "lookups are switched off",
+            # How else to supply it, spelt out (the CDK CLI's --context cannot carry the key).
+            'add the entry to the "context" object of cdk.json',
+            f"'capblock lookup {RESERVATION_ID} --region {REGION} --account {ACCOUNT} --json'",
+        ),
+        absent=("pass the value with --context",),
     ),
     Mistake(
         id="lookup-unknown-reservation",
@@ -507,7 +540,20 @@ MISTAKES: list[Mistake] = [
             network_interfaces=[NetworkInterface(interface_type="efa-only")]
         ),
         value="'efa-only'",
-        fix="card 0 needs an 'efa' or 'interface' interface at device index 0",
+        fix="put an 'interface' (ENA) or 'efa' interface there",
+        # The EC2 user guide's layout puts an efa-only interface on card 0, at device index 1.
+        extra=("the 'efa-only' one at device index 1",),
+    ),
+    Mistake(
+        id="launch-template-efa-only-as-primary-beside-ena",
+        make=lambda world: launch_template(
+            network_interfaces=[
+                NetworkInterface(interface_type="efa-only"),
+                NetworkInterface(device_index=1),
+            ]
+        ),
+        value="'efa-only' interface cannot be the primary network interface",
+        fix="put an 'interface' (ENA) or 'efa' interface there",
     ),
     Mistake(
         id="launch-template-unknown-interface-type",
@@ -549,7 +595,9 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="launch-template-reservation-id-instead-of-block",
         make=lambda world: CapacityBlockLaunchTemplate(
-            stack(), "LaunchTemplate", capacity_block=RESERVATION_ID
+            stack(),
+            "LaunchTemplate",
+            capacity_block=RESERVATION_ID,  # type: ignore[arg-type]  # the mistake under test
         ),
         value=f"capacity_block '{RESERVATION_ID}' is a str",
         fix="pass CapacityBlock.from_lookup(self, 'cr-...')",
@@ -557,7 +605,10 @@ MISTAKES: list[Mistake] = [
     Mistake(
         id="launch-template-user-data-as-bytes",
         make=lambda world: CapacityBlockLaunchTemplate(
-            stack(), "LaunchTemplate", capacity_block=block(), user_data=b"#!/bin/bash\n"
+            stack(),
+            "LaunchTemplate",
+            capacity_block=block(),
+            user_data=b"#!/bin/bash\n",  # type: ignore[arg-type]  # the mistake under test
         ),
         value="user_data is bytes",
         fix="pass a str (decode bytes first) or an ec2.UserData",
@@ -684,6 +735,17 @@ MISTAKES: list[Mistake] = [
         value="us-east-2c",
         fix="Add a subnet in us-east-2c to the VPC",
         extra=(IN_ZONE_SUBNET, OTHER_ZONE_SUBNET),
+        # The stack has an account and region and every subnet's zone is known.
+        absent=("explicit account and region", "unknown at synth time"),
+    ),
+    Mistake(
+        id="managed-vpc-in-environment-agnostic-stack",
+        make=lambda world: managed(
+            (scope := make_stack(make_app(), env=None)), vpc=ec2.Vpc(scope, "AgnosticVpc")
+        ),
+        value="(unknown at synth time)",
+        fix="give stack 'Test' an explicit account and region",
+        extra=("no subnet in us-east-2a",),
     ),
     Mistake(
         id="managed-subnet-type-the-vpc-lacks",
@@ -743,6 +805,19 @@ MISTAKES: list[Mistake] = [
         make=lambda world: managed(capacity_block=block(instance_type="x9z.96xlarge")),
         value="'x9z.96xlarge'",
         fix="pass ami_type",
+        # First why the table lacks the type, then what to pass instead.
+        extra=("is not one that EC2 sells as a Capacity Block, or is newer than",),
+    ),
+    Mistake(
+        id="self-managed-efa-on-unknown-instance-type",
+        make=lambda world: self_managed(
+            capacity_block=block(instance_type="x9z.96xlarge"),
+            efa=True,
+            ami=EksOptimizedAmi(architecture="x86_64", accelerator="nvidia"),
+        ),
+        value="'x9z.96xlarge'",
+        fix="turn EFA off and pass the launch template's network interfaces yourself",
+        extra=("is not one that EC2 sells as a Capacity Block, or is newer than",),
     ),
     Mistake(
         id="managed-efa-on-type-without-efa",
@@ -1041,6 +1116,18 @@ MISTAKES: list[Mistake] = [
         fix="pass access_entry=True",
         outcome=Outcome.WARNS,
         extra=("capblock-constructs:node-role-not-mapped",),
+    ),
+    Mistake(
+        id="managed-groups-over-commit-their-block",
+        make=lambda world: groups_over_committing_a_block(world),
+        value="reserves 4 instances, but the node groups on it target 6",
+        fix="Lower the groups' desired_size so the targets add up to at most 4",
+        outcome=Outcome.WARNS,
+        extra=(
+            "capblock-constructs:capacity-block-over-committed",
+            "/Nodes 4, ",
+            "/MoreNodes 2",
+        ),
     ),
     # the capblock command
     Mistake(

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import NoCredentialsError
 from botocore.stub import Stubber
 
 from capblock_constructs import _context_cache
@@ -352,6 +353,7 @@ def test_refresh_failure_keeps_the_old_entry(
 
     assert main(["lookup", RESERVATION_ID, "--region", REGION, "--refresh"]) == 2
 
+    assert "state is 'expired'" in capsys.readouterr().err
     assert context_file(tmp_path) == {key_for(): expected_value()}
 
 
@@ -381,13 +383,18 @@ def test_corrupt_cached_entry_says_how_to_refresh(
 
     assert main(["lookup", RESERVATION_ID, "--region", REGION]) == 2
 
-    assert "--refresh" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "lacks instanceType" in err
+    assert "--refresh" in err
+    assert ec2.factory_calls == []
 
 
 def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
 
-    assert "lookup" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.startswith("usage: capblock")
+    assert "lookup-cluster" in err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -401,7 +408,11 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["lookup"]) == 2
+    assert "the following arguments are required: CAPACITY_RESERVATION_ID" in (
+        capsys.readouterr().err
+    )
     assert main(["lookup", RESERVATION_ID, "--bogus"]) == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
 
 
 # -- timeline (pure) ---------------------------------------------------------------------
@@ -631,6 +642,44 @@ def test_lookup_cluster_sts_failure_is_one_clear_error(
     assert main(["lookup-cluster", CLUSTER, "--region", REGION]) == 2
 
     assert "rejected the credentials (ExpiredToken" in capsys.readouterr().err
+
+
+def test_lookup_cluster_without_credentials_names_the_command_that_fills_its_cache(
+    cluster_aws: StubbedClusterAWS,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_credentials(**_: Any) -> Any:
+        raise NoCredentialsError()
+
+    # Without --account the command first asks STS whose credentials these are.
+    monkeypatch.setattr(cluster_aws.sts.client, "get_caller_identity", no_credentials)
+
+    assert main(["lookup-cluster", CLUSTER, "--region", REGION]) == 2
+
+    err = capsys.readouterr().err
+    assert "no usable AWS credentials were found" in err
+    assert "'capblock lookup-cluster" in err
+    # Not the Capacity Block command, which fills another cache entry.
+    assert "'capblock lookup'" not in err
+    assert not (tmp_path / "cdk.context.json").exists()
+
+
+def test_lookup_cluster_with_account_without_credentials_names_the_exact_command(
+    cluster_aws: StubbedClusterAWS,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_credentials(**_: Any) -> Any:
+        raise NoCredentialsError()
+
+    monkeypatch.setattr(cluster_aws.eks.client, "describe_cluster", no_credentials)
+
+    assert main(["lookup-cluster", CLUSTER, "--region", REGION, "--account", ACCOUNT]) == 2
+
+    err = capsys.readouterr().err
+    assert f"the cache is filled by 'capblock lookup-cluster {CLUSTER} --region {REGION}'" in err
 
 
 @pytest.mark.parametrize("region", ["us-east-2:x", "useast2", "US-EAST-2"])

@@ -126,8 +126,11 @@ def test_lookup_with_lookups_off_names_the_fill_command(stubbed: Stubber) -> Non
     app = make_app(context={"capblock-constructs:lookups": False})
     with pytest.raises(CapacityBlockError) as failure:
         lookup_cluster(make_stack(app), NAME)
-    assert "capblock lookup-cluster ml --region us-east-2" in str(failure.value)
-    assert KEY in str(failure.value)
+    message = str(failure.value)
+    assert "with 'capblock lookup-cluster ml --region us-east-2'" in message
+    assert KEY in message
+    # The JSON that goes into cdk.json's context comes from the same command.
+    assert "'capblock lookup-cluster ml --region us-east-2 --json' prints" in message
 
 
 def test_imported_by_name_only_resolves_from_context() -> None:

@@ -16,7 +16,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk.assertions import Annotations, Match, Template
 
-from capblock_constructs import CapacityBlock, CapacityBlockError
+from capblock_constructs import CapacityBlock
 from capblock_constructs.testing import capacity_block_app
 from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, EXAMPLE_RESERVATION_ID
 from examples.existing_cluster import EXAMPLE_VPC_ID, build_app
@@ -129,16 +129,6 @@ def test_the_template_is_clean(stack: Stack) -> None:
     assert [warning.entry.data for warning in warnings] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CapacityBlockError,
-    reason=(
-        "Until the CLI fills the VPC lookup, Vpc.from_lookup returns placeholder subnets in "
-        "'dummy1a'/'dummy1b', and the node group rejects them (no subnet in the block's zone) "
-        "instead of letting the first `cdk synth` finish and report the missing key; "
-        "_subnets.select_block_subnets must accept the placeholder."
-    ),
-)
 def test_the_first_synth_reports_the_vpc_lookup_for_the_cli_to_fill(
     tmp_path: Path,
 ) -> None:

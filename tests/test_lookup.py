@@ -18,7 +18,9 @@ import botocore.endpoint
 import pytest
 from aws_cdk import App, Stack
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from botocore.exceptions import (
+    ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -137,8 +139,13 @@ def test_miss_calls_ec2_once_and_writes_through(ec2: StubbedEC2, tmp_path: Path)
     block = lookup()
 
     assert _context_cache.aws_call_count == calls_before + 1
+    # The client's subject leads any error message: the reservation, account and region.
     assert ec2.factory_calls == [
-        {"region": REGION, "profile": None, "subject": ec2.factory_calls[0]["subject"]}
+        {
+            "region": REGION,
+            "profile": None,
+            "subject": f"Capacity Block {RESERVATION_ID} (account {ACCOUNT}, region {REGION})",
+        }
     ]
     assert (block.start, block.end, block.instance_count) == (START, END, 4)
     written = read_json(path)
@@ -413,8 +420,14 @@ def test_scope_outside_a_stack_is_a_clear_error(ec2: StubbedEC2) -> None:
 def _assert_lookups_off_error(error: CapacityBlockError) -> None:
     message = str(error)
     assert KEY in message
-    assert f"capblock lookup {RESERVATION_ID} --region {REGION} --account {ACCOUNT}" in message
+    fill = f"capblock lookup {RESERVATION_ID} --region {REGION} --account {ACCOUNT}"
+    assert f"Fill it where AWS credentials are available with '{fill}'" in message
     assert "lookups are switched off" in message
+    # The other way in, spelt out: cdk.json's context, with the value the lookup prints. Not
+    # --context, which the CDK CLI cuts at the first '=' of the key.
+    assert """add the entry to the "context" object of cdk.json""" in message
+    assert f"'{fill} --json' prints" in message
+    assert "'cdk synth --context' cannot carry it" in message
 
 
 @pytest.mark.parametrize("setting", ["off", "OFF", "false", "0"])
@@ -592,6 +605,40 @@ def test_describe_error_covers_every_kind_of_failure(failure: Exception, expecte
     assert str(error).startswith("Cluster c: ")
 
 
+@pytest.mark.parametrize(
+    ("fill_command", "named"),
+    [
+        (None, ("'capblock lookup <reservation-id>'", "'capblock lookup-cluster <cluster-name>'")),
+        ("capblock lookup-cluster ml --region us-east-2", ("'capblock lookup-cluster ml",)),
+    ],
+)
+@pytest.mark.parametrize(
+    "failure",
+    [
+        NoCredentialsError(),
+        ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "DescribeCluster"
+        ),
+    ],
+    ids=["no-credentials", "access-denied"],
+)
+def test_describe_error_names_the_command_that_fills_this_cache(
+    failure: Exception, fill_command: str | None, named: tuple[str, ...]
+) -> None:
+    message = str(
+        _aws.describe_error(
+            failure,
+            subject="EKS cluster 'ml'",
+            action="eks:DescribeCluster",
+            not_found="n",
+            fill_command=fill_command,
+        )
+    )
+    assert all(command in message for command in named), message
+    # Never the Capacity Block command alone for what another command fills.
+    assert "'capblock lookup'" not in message
+
+
 def test_describe_error_passes_a_capacity_block_error_through() -> None:
     original = CapacityBlockError("already clear")
 
@@ -709,7 +756,7 @@ def offline_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[fl
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(botocore.endpoint.Endpoint, "make_request", _REAL_MAKE_REQUEST)
     sleeps: list[float] = []
-    monkeypatch.setattr(botocore.endpoint.time, "sleep", sleeps.append)
+    monkeypatch.setattr("botocore.endpoint.time.sleep", sleeps.append)
     return sleeps
 
 
@@ -720,7 +767,7 @@ def test_throttling_is_reported_after_botocores_retries(
 
     def throttled(self: Any, request: Any) -> AWSResponse:
         attempts.append(request.url)
-        return AWSResponse(request.url, 503, {}, _Body(_THROTTLED))
+        return AWSResponse(request.url, 503, HTTPHeaders(), _Body(_THROTTLED))
 
     monkeypatch.setattr(botocore.endpoint.Endpoint, "_send", throttled)
 

@@ -1358,7 +1358,7 @@ def test_fails_when_an_explicit_subnet_has_no_known_zone() -> None:
         ),
         (
             {"capacity_block": block(instance_type="p9.48xlarge")},
-            r"'p9.48xlarge' is not in the capblock-constructs instance-type table.*pass ami_type",
+            r"'p9.48xlarge' is not one that EC2 sells as a Capacity Block.*pass ami_type",
         ),
         (
             {
