@@ -13,6 +13,7 @@ from capblock_constructs.errors import CapacityBlockError
 from capblock_constructs.rules import (
     TemplateError,
     blocks_from_context,
+    check_template,
     find_templates,
     load_template,
     now_from_context,
@@ -98,7 +99,7 @@ def test_json_templates_load(tmp_path: Path) -> None:
         ("bad.yaml", "Resources:\n  A: [1, 2\n", "not valid YAML: .* at line 3"),
         ("list.yaml", "- a\n- b\n", "it is a list, not a CloudFormation template"),
         ("empty.yaml", "", "it is empty"),
-        ("none.yaml", "AWSTemplateFormatVersion: '2010-09-09'\n", "no Resources mapping"),
+        ("compose.yaml", "services:\n  web: {}\n", "no Resources mapping"),
     ],
 )
 def test_unreadable_templates_fail_clearly(
@@ -111,6 +112,14 @@ def test_unreadable_templates_fail_clearly(
     # One exception type for callers: the library's, which is a ValueError.
     assert isinstance(failure.value, CapacityBlockError)
     assert isinstance(failure.value, ValueError)
+
+
+def test_a_template_without_resources_has_none_to_check(tmp_path: Path) -> None:
+    # What the CDK writes for a stack holding only parameters: a template, nothing to judge.
+    path = write(tmp_path, "params.json", json.dumps({"Parameters": {"P": {"Type": "String"}}}))
+    template = load_template(path)
+    assert template["Resources"] == {}
+    assert check_template(template, template_path=str(path)) == []
 
 
 def test_missing_folder_and_binary_files_fail_clearly(tmp_path: Path) -> None:

@@ -23,6 +23,23 @@ NESTED_ASSEMBLY_PREFIX = "assembly-"
 """What the CDK names the folder of a Stage's nested cloud assembly inside ``cdk.out``."""
 
 
+# CloudFormation's top-level sections besides Resources (template anatomy, CloudFormation
+# user guide): a mapping with one of them is a template, even with no resources.
+_TEMPLATE_SECTIONS = frozenset(
+    {
+        "AWSTemplateFormatVersion",
+        "Conditions",
+        "Description",
+        "Mappings",
+        "Metadata",
+        "Outputs",
+        "Parameters",
+        "Rules",
+        "Transform",
+    }
+)
+
+
 class TemplateError(CapacityBlockError):
     """A template file cannot be read or parsed; the message names the file and the fix.
 
@@ -105,6 +122,10 @@ def parse_template(text: str, *, source: str) -> dict[str, Any]:
             f"{source}: it is {kind}, not a CloudFormation template (a mapping with Resources)."
         )
     resources = data.get("Resources")
+    if resources is None and _TEMPLATE_SECTIONS.intersection(data):
+        # The CDK writes a stack that holds only parameters or outputs without Resources;
+        # it has nothing for the rules to judge, which is no reason to stop the check.
+        return {**data, "Resources": {}}
     if not isinstance(resources, dict):
         raise TemplateError(
             f"{source}: it has no Resources mapping, so it is not a CloudFormation template; "
