@@ -8,7 +8,10 @@ Measures, in one run on one machine:
 2. synth time of one app holding 1, 10 and 50 node groups of each kind;
 3. AWS API calls per synth with a cold and a warm lookup cache (EC2 is
    answered by botocore's Stubber: nothing leaves the machine);
-4. wall time of the test command (``make test``), unless ``--skip-tests``.
+4. time to check templates with the Capacity Block rules: the example app's
+   ``cdk.out`` and a generated 200-resource template, as ``capblock check``
+   does it and inside cfn-lint (with and without the rules appended);
+5. wall time of the test command (``make test``), unless ``--skip-tests``.
 
 The results and a description of the machine go to ``docs/performance.md``
 (``--output`` to change). In 1., the in-process times are the median of
@@ -16,7 +19,8 @@ The results and a description of the machine go to ``docs/performance.md``
 built-in template validation off (it adds the same fixed cost to both sides);
 the end-to-end comparison starts a fresh process per run, with validation on,
 as ``cdk synth`` runs an app. 2. starts a fresh process per run (at most three
-runs), validation off.
+runs), validation off. ``--only-rules`` runs 4. alone and prints it without
+writing the report.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -533,6 +537,200 @@ def api_calls_per_synth() -> tuple[int, int]:
     return cold, warm
 
 
+# -- template rules -----------------------------------------------------------------------
+
+RULES_CFN_LINT_MODULE = "capblock_constructs.rules.cfn_lint"
+GENERATED_UNITS = 40  # five resources each: 200
+
+
+def example_context() -> dict[str, Any]:
+    """What the CDK CLI passes the example app (cdk.json, then cdk.context.json), clock pinned."""
+    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
+    context["capblock-constructs:now"] = NOW
+    return context
+
+
+def synth_example(outdir: Path) -> Path:
+    """The example app synthesized into ``outdir`` from the committed cache, as `make synth`."""
+    from app import build_app
+
+    app = App(
+        context=example_context(),
+        analytics_reporting=False,
+        outdir=str(outdir),
+        builtin_cloud_formation_validation=False,
+    )
+    build_app(app).synth()
+    return outdir
+
+
+def generated_template(units: int = GENERATED_UNITS) -> dict[str, Any]:
+    """A rule-heavy template of ``5 * units`` resources, all on the example reservation.
+
+    Each unit is a managed node group and a self-managed Auto Scaling group, each with
+    its launch template, and the group's scale-down 40 minutes before the block ends:
+    every resource is one the rules read and cross-reference.
+    """
+    block = example_block()
+    scale_down = (block.end - (block.end - block.reclaim_start) * 4 / 3).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    launch_data = {
+        "InstanceType": block.instance_type,
+        "InstanceMarketOptions": {"MarketType": "capacity-block"},
+        "CapacityReservationSpecification": {
+            "CapacityReservationTarget": {"CapacityReservationId": block.capacity_reservation_id}
+        },
+    }
+    resources: dict[str, Any] = {}
+    for index in range(units):
+        for kind in ("Managed", "SelfManaged"):
+            resources[f"{kind}Template{index}"] = {
+                "Type": "AWS::EC2::LaunchTemplate",
+                "Properties": {"LaunchTemplateData": launch_data},
+            }
+        version = {"Fn::GetAtt": [f"SelfManagedTemplate{index}", "LatestVersionNumber"]}
+        resources[f"Nodegroup{index}"] = {
+            "Type": "AWS::EKS::Nodegroup",
+            "Properties": {
+                "ClusterName": "ml-training",
+                "NodeRole": f"arn:aws:iam::{ACCOUNT}:role/nodes",
+                "CapacityType": "CAPACITY_BLOCK",
+                "Subnets": ["subnet-0a1b2c3d4e5f60001"],
+                "ScalingConfig": {"MinSize": 0, "MaxSize": block.instance_count, "DesiredSize": 0},
+                "LaunchTemplate": {
+                    "Id": {"Ref": f"ManagedTemplate{index}"},
+                    "Version": {"Fn::GetAtt": [f"ManagedTemplate{index}", "LatestVersionNumber"]},
+                },
+            },
+        }
+        resources[f"Group{index}"] = {
+            "Type": "AWS::AutoScaling::AutoScalingGroup",
+            "Properties": {
+                "MinSize": "0",
+                "MaxSize": str(block.instance_count),
+                "VPCZoneIdentifier": ["subnet-0a1b2c3d4e5f60001"],
+                "LaunchTemplate": {
+                    "LaunchTemplateId": {"Ref": f"SelfManagedTemplate{index}"},
+                    "Version": version,
+                },
+            },
+        }
+        resources[f"ScaleDown{index}"] = {
+            "Type": "AWS::AutoScaling::ScheduledAction",
+            "Properties": {
+                "AutoScalingGroupName": {"Ref": f"Group{index}"},
+                "MinSize": 0,
+                "MaxSize": 0,
+                "DesiredCapacity": 0,
+                "StartTime": scale_down,
+            },
+        }
+    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}
+
+
+def check_with_rules(paths: list[Path], context: dict[str, Any]) -> int:
+    """Load and check every template under ``paths`` as ``capblock check`` does; the findings."""
+    from capblock_constructs.rules import (
+        blocks_from_context,
+        check_template,
+        find_templates,
+        load_template,
+        now_from_context,
+    )
+
+    blocks = blocks_from_context(context)
+    now = now_from_context(context)
+    return sum(
+        len(check_template(load_template(path), template_path=str(path), blocks=blocks, now=now))
+        for path in find_templates(paths)
+    )
+
+
+def cfn_lint_seconds(templates: list[Path], repeat: int) -> tuple[float, float]:
+    """Median seconds for cfn-lint to lint every template, without and with the rules.
+
+    In process, each rule set loaded once; the two sides run in alternating pairs after
+    one warm-up each, so drifting machine load hits both alike.
+    """
+    from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
+    from cfnlint.core import get_rules  # type: ignore[import-untyped]
+
+    config = ManualArgs(regions=[REGION])
+    texts = [path.read_text() for path in templates]
+    sides = {"alone": get_rules([], [], []), "with": get_rules([RULES_CFN_LINT_MODULE], [], [])}
+
+    def seconds(side: str) -> float:
+        started = time.perf_counter()
+        for text in texts:
+            lint(text, rules=sides[side], config=config)
+        return time.perf_counter() - started
+
+    for side in sides:
+        seconds(side)  # warm-up
+    samples: dict[str, list[float]] = {side: [] for side in sides}
+    for index in range(repeat):
+        for side in ("alone", "with") if index % 2 == 0 else ("with", "alone"):
+            samples[side].append(seconds(side))
+    return statistics.median(samples["alone"]), statistics.median(samples["with"])
+
+
+def rules_section(repeat: int) -> list[str]:
+    """Section 4: the Capacity Block rules over the example cdk.out and a generated template."""
+    from capblock_constructs.rules import find_templates
+
+    lint_repeat = min(repeat, 3)
+    lines = [
+        "## 4. Checking templates with the Capacity Block rules",
+        "",
+        "Rules: loading and checking every template in process, as `capblock check` does after",
+        f"start-up, median of {repeat}. cfn-lint: linting the same templates in process (each rule",
+        "set loaded once) without and with `--append-rules capblock_constructs.rules.cfn_lint`,",
+        f"in alternating pairs, median of {lint_repeat}; on a busy machine the two sides scatter",
+        "by more than the rules' own time. Blocks and \"now\" come from the example's",
+        "cdk.context.json (the time pinned); the example app is synthesized first.",
+        "",
+        "| templates | resources | rules: load and check (ms) | findings "
+        "| cfn-lint alone / with the rules (s) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    context = example_context()
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        context_file = root / "cdk.context.json"
+        context_file.write_text(json.dumps(context))
+        generated = root / "Generated.template.json"
+        generated.write_text(json.dumps(generated_template()))
+        cdk_out = synth_example(root / "cdk.out")
+        inputs = {
+            "example `cdk.out` (3 stacks)": [cdk_out],
+            f"generated, {5 * GENERATED_UNITS} resources": [generated],
+        }
+        previous = os.environ.get("CAPBLOCK_CONTEXT")
+        os.environ["CAPBLOCK_CONTEXT"] = str(context_file)  # what the cfn-lint rules read
+        try:
+            for label, paths in inputs.items():
+                templates = find_templates(paths)
+                resources = sum(
+                    len(json.loads(path.read_text()).get("Resources", {})) for path in templates
+                )
+                findings = check_with_rules(paths, context)
+                seconds = median_seconds(partial(check_with_rules, paths, context), repeat)
+                alone, with_rules = cfn_lint_seconds(templates, lint_repeat)
+                lines.append(
+                    f"| {label} | {resources} | {1000 * seconds:.1f} | {findings} "
+                    f"| {alone:.2f} / {with_rules:.2f} |"
+                )
+                print(lines[-1], flush=True)
+        finally:
+            if previous is None:
+                os.environ.pop("CAPBLOCK_CONTEXT", None)
+            else:
+                os.environ["CAPBLOCK_CONTEXT"] = previous
+    return lines
+
+
 # -- the test command ---------------------------------------------------------------------
 
 
@@ -579,7 +777,15 @@ def main(argv: list[str] | None = None) -> int:
         "--child", nargs=3, metavar=("KIND", "SIDE", "TEMPLATE"), help=argparse.SUPPRESS
     )
     parser.add_argument("--many", nargs=2, metavar=("KIND", "COUNT"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only-rules",
+        action="store_true",
+        help="only time the template rules (section 4) and print it; the report is not written",
+    )
     args = parser.parse_args(argv)
+    if args.only_rules:
+        print("\n".join(rules_section(args.repeat)))
+        return 0
     if args.child:
         return child(args.child[0], args.child[1], Path(args.child[2]))
     if args.many:
@@ -670,7 +876,9 @@ def main(argv: list[str] | None = None) -> int:
     if warm != 0:
         raise SystemExit(f"a warm cache must make no AWS call, made {warm}")
 
-    lines += ["", "## 4. The test command", ""]
+    lines += ["", *rules_section(args.repeat)]
+
+    lines += ["", "## 5. The test command", ""]
     if args.skip_tests:
         lines.append("- not measured in this run (`--skip-tests`)")
     else:

@@ -21,7 +21,13 @@ if TYPE_CHECKING:
         CapacityBlock,
     )
     from .controller import CapacityBlockController
-    from .efa import EfaSecurityGroup, efa_network_interfaces
+    from .device_plugins import (
+        DevicePluginChart,
+        DevicePlugins,
+        device_plugins_for,
+        install_device_plugins,
+    )
+    from .efa import MIN_VPC_CNI_VERSION_FOR_EFA_ONLY, EfaSecurityGroup, efa_network_interfaces
     from .errors import CapacityBlockError
     from .instance_types import (
         InstanceTypeInfo,
@@ -35,7 +41,8 @@ if TYPE_CHECKING:
         NetworkInterface,
         RootVolume,
     )
-    from .managed_node_group import CapacityBlockManagedNodeGroup
+    from .managed_node_group import CapacityBlockManagedNodeGroup, NodeRepair, NodeRepairOverride
+    from .policy_validation import CapacityBlockRulesPlugin
     from .self_managed_node_group import CapacityBlockSelfManagedNodeGroup
     from .taints import TAINT_EFFECTS, NodeTaint, accelerator_taints
     from .termination import (
@@ -63,23 +70,29 @@ _EXPORTS = {
     "BlockPhase": ".capacity_block",
     "BlockPlan": ".timeline",
     "CapacityBlock": ".capacity_block",
-    "CapacityBlockError": ".errors",
     "CapacityBlockController": ".controller",
+    "CapacityBlockError": ".errors",
     "CapacityBlockLaunchTemplate": ".launch_template",
     "CapacityBlockManagedNodeGroup": ".managed_node_group",
+    "CapacityBlockRulesPlugin": ".policy_validation",
     "CapacityBlockSelfManagedNodeGroup": ".self_managed_node_group",
+    "DevicePluginChart": ".device_plugins",
+    "DevicePlugins": ".device_plugins",
     "EC2_RECLAIM_LEAD": ".capacity_block",
     "EC2_RECLAIM_LEAD_ULTRASERVER": ".capacity_block",
     "EKS_MANAGED_SCALE_DOWN_LEAD": ".capacity_block",
     "EfaSecurityGroup": ".efa",
     "EksOptimizedAmi": ".ami",
     "InstanceTypeInfo": ".instance_types",
+    "MIN_VPC_CNI_VERSION_FOR_EFA_ONLY": ".efa",
     "NTH_CHART_REPOSITORY": ".termination",
     "NTH_CHART_VERSION": ".termination",
     "NTH_MANAGED_TAG": ".termination",
     "NetworkInterface": ".launch_template",
     "NodeGroupKind": ".timeline",
     "NodeGroupPlan": ".timeline",
+    "NodeRepair": ".managed_node_group",
+    "NodeRepairOverride": ".managed_node_group",
     "NodeTaint": ".taints",
     "NodeTerminationHandlerQueue": ".termination",
     "Plan": ".timeline",
@@ -90,10 +103,12 @@ _EXPORTS = {
     "TAINT_EFFECTS": ".taints",
     "WORK_SHARE_DEFINITION": ".timeline",
     "accelerator_taints": ".taints",
+    "device_plugins_for": ".device_plugins",
     "efa_network_interfaces": ".efa",
     "eks_ami_type": ".instance_types",
     "format_plan": ".timeline_text",
     "format_plan_svg": ".timeline_svg",
+    "install_device_plugins": ".device_plugins",
     "instance_type_info": ".instance_types",
     "known_instance_types": ".instance_types",
     "plan": ".timeline",
@@ -104,6 +119,7 @@ __all__ = [
     "EC2_RECLAIM_LEAD",
     "EC2_RECLAIM_LEAD_ULTRASERVER",
     "EKS_MANAGED_SCALE_DOWN_LEAD",
+    "MIN_VPC_CNI_VERSION_FOR_EFA_ONLY",
     "NTH_CHART_REPOSITORY",
     "NTH_CHART_VERSION",
     "NTH_MANAGED_TAG",
@@ -119,23 +135,30 @@ __all__ = [
     "CapacityBlockError",
     "CapacityBlockLaunchTemplate",
     "CapacityBlockManagedNodeGroup",
+    "CapacityBlockRulesPlugin",
     "CapacityBlockSelfManagedNodeGroup",
+    "DevicePluginChart",
+    "DevicePlugins",
     "EfaSecurityGroup",
     "EksOptimizedAmi",
     "InstanceTypeInfo",
     "NetworkInterface",
     "NodeGroupKind",
     "NodeGroupPlan",
+    "NodeRepair",
+    "NodeRepairOverride",
     "NodeTaint",
     "NodeTerminationHandlerQueue",
     "Plan",
     "PlanEvent",
     "RootVolume",
     "accelerator_taints",
+    "device_plugins_for",
     "efa_network_interfaces",
     "eks_ami_type",
     "format_plan",
     "format_plan_svg",
+    "install_device_plugins",
     "instance_type_info",
     "known_instance_types",
     "plan",
