@@ -212,7 +212,7 @@ def test_readme_apps_synthesize_with_the_cdk_cli_and_no_credentials(tmp_path: Pa
         for name, artifact in manifest["artifacts"].items()
         if artifact["type"] == "aws:cloudformation:stack"
     }
-    assert sorted(stacks) == ["ExistingGpu", "Gpu"]
+    assert sorted(stacks) == ["Checked", "ExistingGpu", "Gpu"]
     kinds = [r["Type"] for resources in stacks.values() for r in resources.values()]
     assert kinds.count("AWS::EKS::Nodegroup") == 2
     assert kinds.count("AWS::AutoScaling::AutoScalingGroup") == 1
@@ -285,7 +285,7 @@ def test_readme_capblock_usage_matches_the_cli() -> None:
         )
         if "[--" in usage  # a usage line, not an example command
     ]
-    assert {command for command, _ in usages} == {"lookup", "lookup-cluster", "plan"}
+    assert {command for command, _ in usages} == {"check", "lookup", "lookup-cluster", "plan"}
     options = _subcommand_options()
     for command, usage in usages:
         written = set(re.findall(r"--[a-z][a-z-]*", usage))
