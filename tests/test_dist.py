@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -92,7 +93,10 @@ def test_the_installed_wheel_synthesizes_the_readme_apps(tmp_path: Path) -> None
         text=True,
         check=True,
     ).stdout
-    assert "0.1.0" in version
+    # The version the wheel was built with, as pyproject.toml declares it.
+    declared = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert declared is not None
+    assert version.split() == ["capblock", declared.group(1)]
 
     (app_dir / "app.py").write_text(driver_app_source(readme_apps(readme_snippets())))
     (app_dir / "cdk.json").write_text(json.dumps({"app": "python app.py"}))
