@@ -24,6 +24,8 @@ from capblock_constructs.controller.runtime.aws import Clients
 
 ACCOUNT = "123456789012"
 REGION = "us-east-2"
+ZONE = f"{REGION}a"
+"""The Availability Zone of every fake reservation, Auto Scaling group and instance."""
 TOPIC_ARN = f"arn:aws:sns:{REGION}:{ACCOUNT}:capblock-controller"
 STATE_PARAMETER = "/capblock-constructs/Sim/CapacityBlockController/state"
 EKS_ACTION_NAME = "Amazon EKS Node Group Capacity Scaledown Before Reservation End"
@@ -257,7 +259,7 @@ class FakeEC2(_FakeClient):
                 {
                     "CapacityReservationId": rid,
                     "InstanceType": "p5.48xlarge",
-                    "AvailabilityZone": "us-east-2a",
+                    "AvailabilityZone": ZONE,
                     "TotalInstanceCount": count,
                     "AvailableInstanceCount": max(0, count - in_use),
                     "State": state,
@@ -339,13 +341,13 @@ class FakeAutoScaling(_FakeClient):
                     "MaxSize": asg.max_size,
                     "DesiredCapacity": asg.desired,
                     "DefaultCooldown": 300,
-                    "AvailabilityZones": ["us-east-2a"],
+                    "AvailabilityZones": [ZONE],
                     "HealthCheckType": "EC2",
                     "CreatedTime": datetime(2031, 1, 1),
                     "Instances": [
                         {
                             "InstanceId": instance.instance_id,
-                            "AvailabilityZone": "us-east-2a",
+                            "AvailabilityZone": ZONE,
                             "LifecycleState": instance.lifecycle_state,
                             "HealthStatus": "Healthy",
                             "ProtectedFromScaleIn": False,

@@ -24,6 +24,7 @@ from capblock_constructs.controller.runtime.handler import handle
 
 from .controller_fakes import (
     ACCOUNT,
+    EKS_SCALE_DOWN_LEAD,
     REGION,
     STATE_PARAMETER,
     TOPIC_ARN,
@@ -35,6 +36,14 @@ TICK = timedelta(minutes=5)
 RESERVATION = "cr-0a1b2c3d4e5f67890"
 START = datetime(2031, 3, 1, 11, 30, tzinfo=timezone.utc)
 END = datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc)
+"""The simulated block: the scenarios' own input, defined here once (not the example cache's
+block); every expected time below is derived from these."""
+FIRST_TICK = START - timedelta(days=1)
+"""The simulation runs from a day before the start; the stack is deployed then by default."""
+MID_BLOCK = START + timedelta(hours=12, minutes=30)
+"""When the extension is bought, or the block cancelled: while it is active, before any
+reminder or drain."""
+CLUSTER = "ml"
 MANAGED = "Sim/GpuNodes"
 SELF_MANAGED = "Sim/SelfNodes"
 NODEGROUP = "GpuNodes-abc"
@@ -75,7 +84,7 @@ def config(*, drain_lead: timedelta, ultraserver: bool = False) -> str:
                 {
                     "id": MANAGED,
                     "kind": "managed",
-                    "clusterName": "ml",
+                    "clusterName": CLUSTER,
                     "nodegroupName": NODEGROUP,
                     **common,
                 },
@@ -123,7 +132,7 @@ class Scenario:
     name: str
     end: datetime = END
     ultraserver: bool = False
-    deploy_at: datetime = START - timedelta(days=1)
+    deploy_at: datetime = FIRST_TICK
     extend_at: datetime | None = None
     extend_by: timedelta = timedelta(days=7)
     cancel_at: datetime | None = None
@@ -143,8 +152,7 @@ class Scenario:
 
 def simulate(scenario: Scenario) -> Scenario:
     """Run the handler every tick from a day before the start to two hours after the end."""
-    first = START - timedelta(days=1)
-    account = FakeAccount(first, launch_limit=scenario.launch_limit)
+    account = FakeAccount(FIRST_TICK, launch_limit=scenario.launch_limit)
     scenario.account = account
     reservation = FakeReservation(RESERVATION, START, scenario.end, BLOCK_COUNT)
     account.add_reservation(reservation)
@@ -155,14 +163,14 @@ def simulate(scenario: Scenario) -> Scenario:
     def put(url: str, body: bytes, headers: Any) -> None:
         raise AssertionError("no custom resource request in the simulation")
 
-    moment = first
+    moment = FIRST_TICK
     while moment <= scenario.last_end + timedelta(hours=2):
         account.advance_to(moment)
         notes: list[str] = []
         if not deployed and moment >= scenario.deploy_at:
             # The stack creates the groups at zero (before EKS's action, which then sits at
             # the end known at creation) and the controller starts running.
-            account.add_nodegroup("ml", NODEGROUP, RESERVATION, max_size=COUNT)
+            account.add_nodegroup(CLUSTER, NODEGROUP, RESERVATION, max_size=COUNT)
             account.add_asg(SELF_ASG, RESERVATION, max_size=COUNT)
             deployed = True
             notes.append("stack deployed")
@@ -297,9 +305,7 @@ def extension_timeline() -> str:
 @cache
 def extension_run() -> Scenario:
     """The extension case (a 2-day block extended by 7 days on its second day), run once."""
-    return simulate(
-        Scenario(name="extension", extend_at=datetime(2031, 3, 2, 0, 0, tzinfo=timezone.utc))
-    )
+    return simulate(Scenario(name="extension", extend_at=MID_BLOCK))
 
 
 # ------------------------------------------------------------------------------- scenarios
@@ -307,32 +313,46 @@ def extension_run() -> Scenario:
 
 def test_plain_block() -> None:
     scenario = simulate(Scenario(name="plain"))
-    assert at(scenario, "scaled up") == ["2031-03-01T11:30:00Z"] * 2
-    assert at(scenario, "ends in 1 day") == ["2031-03-02T11:30:00Z"]
-    assert at(scenario, "ends in 1 hour") == ["2031-03-03T10:30:00Z"]
-    assert at(scenario, "draining") == ["2031-03-03T10:50:00Z"] * 2
-    assert at(scenario, "has expired") == ["2031-03-03T11:30:00Z"]
+    assert at(scenario, "scaled up") == [format_time(START)] * 2
+    assert at(scenario, "ends in 1 day") == [format_time(END - timedelta(days=1))]
+    assert at(scenario, "ends in 1 hour") == [format_time(END - timedelta(hours=1))]
+    assert at(scenario, "draining") == [format_time(END - INSTANCE_LEAD)] * 2
+    assert at(scenario, "has expired") == [format_time(END)]
     assert len(subjects(scenario)) == 7
     assert subjects(scenario)[:2] == [
-        f"Capacity Block {RESERVATION}: {MANAGED} scaled up 0 -> 4",
-        f"Capacity Block {RESERVATION}: {SELF_MANAGED} scaled up 0 -> 4",
+        f"Capacity Block {RESERVATION}: {MANAGED} scaled up 0 -> {COUNT}",
+        f"Capacity Block {RESERVATION}: {SELF_MANAGED} scaled up 0 -> {COUNT}",
     ]
     assert scenario.account is not None
     drained = [p.message for p in scenario.account.published if "draining" in p.subject]
-    assert "EKS node group ml/GpuNodes-abc" in drained[0]
+    assert f"EKS node group {CLUSTER}/{NODEGROUP}" in drained[0]
     assert f"Auto Scaling group {SELF_ASG}" in drained[1]
     # The self-managed group's MaxSize follows the phase: 0 again once drained.
     assert scenario.account.asgs[SELF_ASG].max_size == 0
 
 
+def _stale_eks_action_undone() -> datetime:
+    """When the extension case brings the managed group back up after EKS's stale action.
+
+    EKS's action still aims at the old end - 40 min; the account fires it at the first tick
+    after that (one due at exactly a tick loses to the controller's run), and that tick's run
+    sets the group back to its size for the new end.
+    """
+    return END - EKS_SCALE_DOWN_LEAD + TICK
+
+
 def test_extension_moves_the_drain_and_is_notified_once() -> None:
     scenario = extension_run()
-    new_end = END + timedelta(days=7)
-    assert at(scenario, "end moved") == ["2031-03-02T00:00:00Z"]
-    assert at(scenario, "EKS scale-down") == ["2031-03-02T00:00:00Z"]
+    new_end = scenario.last_end
+    assert new_end > END
+    assert at(scenario, "end moved") == [format_time(MID_BLOCK)]
+    assert at(scenario, "EKS scale-down") == [format_time(MID_BLOCK)]
     # The stale EKS action at the old end - 40 min drained the managed group; the next run
     # brought it back, and the groups drain for the new end.
-    assert at(scenario, f"{MANAGED} scaled up") == ["2031-03-01T11:30:00Z", "2031-03-03T10:55:00Z"]
+    assert at(scenario, f"{MANAGED} scaled up") == [
+        format_time(START),
+        format_time(_stale_eks_action_undone()),
+    ]
     assert at(scenario, "draining") == [format_time(new_end - INSTANCE_LEAD)] * 2
     assert at(scenario, "ends in 1 day") == [format_time(new_end - timedelta(days=1))]
     assert at(scenario, "ends in 1 hour") == [format_time(new_end - timedelta(hours=1))]
@@ -340,8 +360,8 @@ def test_extension_moves_the_drain_and_is_notified_once() -> None:
     assert len(subjects(scenario)) == 10
     assert scenario.account is not None
     moved = next(p.message for p in scenario.account.published if "end moved" in p.subject)
-    assert "from 2031-03-03T11:30:00Z to 2031-03-10T11:30:00Z" in moved
-    assert f"{MANAGED} drains at 2031-03-10T10:50:00Z" in moved
+    assert f"from {format_time(END)} to {format_time(new_end)}" in moved
+    assert f"{MANAGED} drains at {format_time(new_end - INSTANCE_LEAD)}" in moved
     # Past the old drain time the self-managed group never dipped.
     old_drain = END - INSTANCE_LEAD
     assert all(
@@ -364,49 +384,62 @@ def test_deploy_after_the_drain_time_never_rises() -> None:
 
 
 def test_cancellation_mid_block() -> None:
-    cancel = datetime(2031, 3, 2, 0, 0, tzinfo=timezone.utc)
-    scenario = simulate(Scenario(name="cancelled", cancel_at=cancel))
-    assert at(scenario, "is cancelled") == [format_time(cancel)]
-    assert at(scenario, "scaled down 4 -> 0") == [format_time(cancel)] * 2
-    assert all(t.sizes == {MANAGED: 0, SELF_MANAGED: 0} for t in scenario.ticks if t.at >= cancel)
+    scenario = simulate(Scenario(name="cancelled", cancel_at=MID_BLOCK))
+    assert at(scenario, "is cancelled") == [format_time(MID_BLOCK)]
+    assert at(scenario, f"scaled down {COUNT} -> 0") == [format_time(MID_BLOCK)] * 2
+    assert all(
+        t.sizes == {MANAGED: 0, SELF_MANAGED: 0} for t in scenario.ticks if t.at >= MID_BLOCK
+    )
     # No reminder for a cancelled block, and "cancelled" is said once.
     assert len(subjects(scenario)) == 5
 
 
 def test_ultraserver_block_drains_70_minutes_before_the_end() -> None:
     scenario = simulate(Scenario(name="ultraserver", ultraserver=True))
-    assert at(scenario, "draining") == ["2031-03-03T10:20:00Z"] * 2
+    assert at(scenario, "draining") == [format_time(END - ULTRASERVER_LEAD)] * 2
     # The 1-hour reminder falls after the drain: nothing is left to remind about.
     assert at(scenario, "ends in 1 hour") == []
-    assert at(scenario, "ends in 1 day") == ["2031-03-02T11:30:00Z"]
+    assert at(scenario, "ends in 1 day") == [format_time(END - timedelta(days=1))]
     assert len(subjects(scenario)) == 6
 
 
 def test_capacity_shortfall_is_reported_once_per_setting() -> None:
     # Only two instances launch on the whole block: the managed group, sized first, gets both.
-    scenario = simulate(Scenario(name="shortfall", launch_limit=2))
-    # max(5 periods, 10 minutes) = 25 minutes after the size was set at the start.
-    assert at(scenario, "of 4 nodes") == ["2031-03-01T11:55:00Z"] * 2
-    assert sorted(s for s in subjects(scenario) if "of 4 nodes" in s) == [
-        f"Capacity Block {RESERVATION}: {MANAGED} has 2 of 4 nodes",
-        f"Capacity Block {RESERVATION}: {SELF_MANAGED} has 0 of 4 nodes",
+    limit = 2
+    scenario = simulate(Scenario(name="shortfall", launch_limit=limit))
+    managed_up = min(limit, COUNT)
+    self_managed_up = limit - managed_up
+    # Reported max(5 periods, 10 minutes) after the size was set at the start.
+    reported = START + max(5 * TICK, timedelta(minutes=10))
+    assert at(scenario, f"of {COUNT} nodes") == [format_time(reported)] * 2
+    assert sorted(s for s in subjects(scenario) if f"of {COUNT} nodes" in s) == [
+        f"Capacity Block {RESERVATION}: {MANAGED} has {managed_up} of {COUNT} nodes",
+        f"Capacity Block {RESERVATION}: {SELF_MANAGED} has {self_managed_up} of {COUNT} nodes",
     ]
+
+
+def _timeline_row(moment: datetime, phase: str, managed_cell: str = "") -> str:
+    """The start of a timeline line: time, phase and the managed group's column."""
+    return f"{format_time(moment):<22}{phase:<10}{managed_cell}".rstrip()
 
 
 def test_extension_timeline_text() -> None:
     text = extension_timeline()
     lines = text.splitlines()
     assert lines[0].startswith("time (UTC)")
+    new_end = extension_run().last_end
+    full, empty = f"{COUNT} ({COUNT} up)", f"{COUNT} (0 up)"
     expected = [
-        "2031-02-28T11:30:00Z  waiting   0 (0 up)",
-        "2031-03-01T11:30:00Z  running   4 (0 up)",
-        "2031-03-01T11:35:00Z  running   4 (4 up)",
-        "2031-03-02T00:00:00Z  running   4 (4 up)",
-        "2031-03-03T10:55:00Z  running   4 (0 up)",
-        "extension bought: end -> 2031-03-10T11:30:00Z",
-        "SNS: Capacity Block cr-0a1b2c3d4e5f67890: end moved to 2031-03-10 11:30 UTC",
-        "2031-03-10T10:50:00Z  draining  0 (0 up)",
-        "2031-03-10T11:30:00Z  ended",
+        _timeline_row(FIRST_TICK, "waiting", "0 (0 up)"),
+        _timeline_row(START, "running", empty),
+        # Launched instances come InService one tick after they were asked for.
+        _timeline_row(START + TICK, "running", full),
+        _timeline_row(MID_BLOCK, "running", full),
+        _timeline_row(_stale_eks_action_undone(), "running", empty),
+        f"extension bought: end -> {format_time(new_end)}",
+        f"SNS: Capacity Block {RESERVATION}: end moved to {new_end:%Y-%m-%d %H:%M} UTC",
+        _timeline_row(new_end - INSTANCE_LEAD, "draining", "0 (0 up)"),
+        _timeline_row(new_end, "ended"),
     ]
     for part in expected:
         assert any(part in line for line in lines), f"{part!r} not in:\n{text}"

@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from app import build_app
+from capblock_constructs.instance_types import instance_type_info
 from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, EXAMPLE_RESERVATION_ID
 from tests.support import cfn_lint_errors
 
@@ -31,6 +33,12 @@ RESERVATION_KEY = (
     f"capblock-constructs:capacity-block:account={EXAMPLE_ACCOUNT}:region={EXAMPLE_REGION}"
     f":capacityReservationId={EXAMPLE_RESERVATION_ID}"
 )
+EKS_SCALE_DOWN_LEAD = timedelta(minutes=40)
+"""EKS scales a CAPACITY_BLOCK managed node group to zero this long before an instance block's
+end (EKS user guide, Capacity Blocks for managed node groups): the example groups' drain lead."""
+EC2_RECLAIM_LEAD = timedelta(minutes=30)
+"""EC2 starts terminating an instance block's instances this long before its end (EC2 user
+guide, How Capacity Blocks work)."""
 
 
 def _app_context() -> dict[str, Any]:
@@ -41,21 +49,39 @@ def _app_context() -> dict[str, Any]:
     return context
 
 
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def example_block() -> dict[str, Any]:
+    """The example reservation as cdk.context.json caches it: where expected values come from,
+    so that a new example reservation needs no edit here."""
+    block: dict[str, Any] = json.loads((ROOT / "cdk.context.json").read_text())[RESERVATION_KEY]
+    return block
+
+
 @pytest.fixture(scope="module")
 def nag_outdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cdk.out")
 
 
 @pytest.fixture(scope="module")
-def assembly(nag_outdir: Path) -> CloudAssembly:
-    """The example app synthesized once, with cdk-nag's AwsSolutions pack as a validation plugin.
+def example_app(nag_outdir: Path) -> App:
+    """The example app, with cdk-nag's AwsSolutions pack as a validation plugin.
 
     The CDK's built-in template validation stays on, as under 'cdk synth'.
     """
     app = build_app(App(context=_app_context(), analytics_reporting=False, outdir=str(nag_outdir)))
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+@pytest.fixture(scope="module")
+def assembly(example_app: App, nag_outdir: Path) -> CloudAssembly:
+    """The example app synthesized once."""
     try:
-        return app.synth()
+        return example_app.synth()
     except RuntimeError as failure:
         report = nag_outdir / "validation-report.json"
         details = report.read_text() if report.exists() else ""
@@ -77,11 +103,20 @@ def _normalized(template: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def test_the_example_reservation_is_committed() -> None:
-    cached = json.loads((ROOT / "cdk.context.json").read_text())[RESERVATION_KEY]
-    assert cached["instanceType"] == "p5.48xlarge"
+def test_the_example_reservation_is_committed(example_block: dict[str, Any]) -> None:
+    assert example_block["capacityReservationId"] == EXAMPLE_RESERVATION_ID
+    # The examples turn EFA on: the block's type must be one whose network cards are known.
+    info = instance_type_info(example_block["instanceType"])
+    assert info is not None, example_block["instanceType"]
+    assert info.efa_supported, example_block["instanceType"]
+    assert example_block["availabilityZone"].startswith(EXAMPLE_REGION)
     # The example must keep synthesizing for years: its block lies far ahead.
-    assert cached["startDate"] >= "2030-01-01"
+    assert example_block["startDate"] >= "2030-01-01"
+    assert _utc(example_block["endDate"]) > _utc(example_block["startDate"])
+    # What examples/environment.py says about the example reservation is what the cache holds.
+    described = (ROOT / "examples" / "environment.py").read_text()
+    block_text = f"{example_block['instanceType']} block in {example_block['availabilityZone']}"
+    assert block_text in described
 
 
 def test_no_context_lookup_is_left_for_the_cli(assembly: CloudAssembly) -> None:
@@ -110,12 +145,12 @@ def test_cdk_nag_and_builtin_validation_report_nothing(
 
 
 def test_launch_template_example_uses_the_reservation(
-    templates: dict[str, dict[str, Any]],
+    templates: dict[str, dict[str, Any]], example_block: dict[str, Any]
 ) -> None:
     resources = templates["CapblockLaunchTemplate"]["Resources"]
     (template,) = [r for r in resources.values() if r["Type"] == "AWS::EC2::LaunchTemplate"]
     data = template["Properties"]["LaunchTemplateData"]
-    assert data["InstanceType"] == "p5.48xlarge"
+    assert data["InstanceType"] == example_block["instanceType"]
     assert data["InstanceMarketOptions"] == {"MarketType": "capacity-block"}
     target = data["CapacityReservationSpecification"]["CapacityReservationTarget"]
     assert target == {"CapacityReservationId": EXAMPLE_RESERVATION_ID}
@@ -125,67 +160,131 @@ def _of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any
     return [r for r in template["Resources"].values() if r["Type"] == resource_type]
 
 
-def _controller_groups(template: dict[str, Any]) -> list[dict[str, Any]]:
-    """The groups in the controller's configuration, with deploy-time names left as tokens."""
+def _controller_config(template: dict[str, Any]) -> dict[str, Any]:
+    """The controller's configuration, with deploy-time names left as tokens."""
     (run,) = [r["Properties"] for r in _of_type(template, "Custom::CapacityBlockController")]
     separator, parts = run["Configuration"]["Fn::Join"]
     text = separator.join(part if isinstance(part, str) else '"<token>"' for part in parts)
     text = text.replace('""<token>""', '"<token>"')
-    groups: list[dict[str, Any]] = json.loads(text)["groups"]
+    config: dict[str, Any] = json.loads(text)
+    return config
+
+
+def _controller_groups(template: dict[str, Any]) -> list[dict[str, Any]]:
+    groups: list[dict[str, Any]] = _controller_config(template)["groups"]
     return groups
 
 
+def _documented_efa_layout(instance_type: str) -> list[tuple[int, int, str | None]]:
+    """(NetworkCardIndex, DeviceIndex, InterfaceType) of the EFA layout the EC2 user guide
+    documents ("Maximize network bandwidth on Amazon EC2 instances with multiple network
+    cards"): the primary ENA interface at card 0, device 0 (no InterfaceType: ENA is the
+    default); an efa-only interface at card 0, device 1 when card 0 supports EFA; and an
+    efa-only interface at device 0 of every other card."""
+    info = instance_type_info(instance_type)
+    assert info is not None, instance_type
+    layout: list[tuple[int, int, str | None]] = [(0, 0, None)]
+    if info.primary_card_efa:
+        layout.append((0, 1, "efa-only"))
+    layout.extend((card, 0, "efa-only") for card in range(1, info.network_cards))
+    return layout
+
+
+def _assert_efa_interfaces(
+    example_app: App, stack_name: str, template: dict[str, Any], instance_type: str
+) -> None:
+    """The node group's launch template lays EFA out as documented, every interface in the
+    group's EFA security group."""
+    (launch,) = [r["Properties"] for r in _of_type(template, "AWS::EC2::LaunchTemplate")]
+    interfaces = launch["LaunchTemplateData"]["NetworkInterfaces"]
+    layout = [(i["NetworkCardIndex"], i["DeviceIndex"], i.get("InterfaceType")) for i in interfaces]
+    assert layout == _documented_efa_layout(instance_type)
+    stack = example_app.node.find_child(stack_name)
+    efa = stack.node.find_child("GpuNodes").node.find_child("EfaSecurityGroup")
+    efa_group = {
+        "Fn::GetAtt": [stack.get_logical_id(efa.security_group.node.default_child), "GroupId"]
+    }
+    assert all(efa_group in i["Groups"] for i in interfaces)
+
+
 def test_managed_example_builds_the_group_on_the_cached_reservation(
-    templates: dict[str, dict[str, Any]],
+    templates: dict[str, dict[str, Any]], example_block: dict[str, Any], example_app: App
 ) -> None:
     template = templates["CapblockManagedNodeGroup"]
+    count = example_block["instanceCount"]
     (nodegroup,) = [r["Properties"] for r in _of_type(template, "AWS::EKS::Nodegroup")]
     assert nodegroup["CapacityType"] == "CAPACITY_BLOCK"
-    # Created at 0 as AWS asks before the block is active, up to the block's 4; the
-    # controller sizes it at run time, so these never change.
-    assert nodegroup["ScalingConfig"] == {"MinSize": 0, "MaxSize": 4, "DesiredSize": 0}
+    # Created at 0 as AWS asks before the block is active, up to the block's instance count;
+    # the controller sizes it at run time, so these never change.
+    assert nodegroup["ScalingConfig"] == {"MinSize": 0, "MaxSize": count, "DesiredSize": 0}
     subnet_zones = {
         key: r["Properties"]["AvailabilityZone"]
         for key, r in template["Resources"].items()
         if r["Type"] == "AWS::EC2::Subnet"
     }
-    assert [subnet_zones[s["Ref"]] for s in nodegroup["Subnets"]] == ["us-east-2a"]
+    zones = [subnet_zones[s["Ref"]] for s in nodegroup["Subnets"]]
+    assert zones == [example_block["availabilityZone"]]
     assert _of_type(template, "AWS::Scheduler::Schedule") == []
     (group,) = _controller_groups(template)
     assert (group["kind"], group["reservation"]) == ("managed", EXAMPLE_RESERVATION_ID)
-    # EKS's own scale-down time on an instance block: 40 minutes before the end.
-    assert (group["targetSize"], group["drainLeadSeconds"]) == (4, 2400)
-    (launch,) = [r["Properties"] for r in _of_type(template, "AWS::EC2::LaunchTemplate")]
-    # p5.48xlarge has 32 network cards: one EFA interface on each.
-    assert len(launch["LaunchTemplateData"]["NetworkInterfaces"]) == 32
+    # An instance block: the group drains at EKS's own scale-down time.
+    assert group["ultraserver"] is False
+    assert (group["targetSize"], group["drainLeadSeconds"]) == (
+        count,
+        EKS_SCALE_DOWN_LEAD.total_seconds(),
+    )
+    _assert_efa_interfaces(
+        example_app, "CapblockManagedNodeGroup", template, example_block["instanceType"]
+    )
 
 
 def test_self_managed_example_leaves_the_window_to_the_controller(
-    templates: dict[str, dict[str, Any]],
+    templates: dict[str, dict[str, Any]], example_block: dict[str, Any], example_app: App
 ) -> None:
-    template = templates["CapblockSelfManagedNodeGroup"]
+    stack_name = "CapblockSelfManagedNodeGroup"
+    template = templates[stack_name]
+    count = example_block["instanceCount"]
     assert _of_type(template, "AWS::AutoScaling::ScheduledAction") == []
     (group,) = [r["Properties"] for r in _of_type(template, "AWS::AutoScaling::AutoScalingGroup")]
     # No DesiredCapacity: a deploy never resets what the controller set.
-    assert (group["MinSize"], group["MaxSize"]) == ("0", "4")
+    assert (group["MinSize"], group["MaxSize"]) == ("0", str(count))
     assert "DesiredCapacity" not in group
-    assert group["VPCZoneIdentifier"] == ["subnet-0a1b2c3d4e5f60001"]
-    (entry,) = _controller_groups(template)
-    assert (entry["kind"], entry["targetSize"], entry["drainLeadSeconds"]) == (
+    # Of the imported VPC's subnets, only those in the block's zone.
+    vpc = example_app.node.find_child(stack_name).node.find_child("Vpc")
+    in_zone = [
+        subnet.subnet_id
+        for subnet in vpc.private_subnets
+        if subnet.availability_zone == example_block["availabilityZone"]
+    ]
+    assert in_zone
+    assert len(in_zone) < len(vpc.private_subnets)
+    assert group["VPCZoneIdentifier"] == in_zone
+    config = _controller_config(template)
+    (entry,) = config["groups"]
+    assert (entry["kind"], entry["ultraserver"], entry["targetSize"]) == (
         "self-managed",
-        4,
-        2400,
+        False,
+        count,
     )
+    drain_lead = timedelta(seconds=entry["drainLeadSeconds"])
+    assert drain_lead == EKS_SCALE_DOWN_LEAD
     (hook,) = [r["Properties"] for r in _of_type(template, "AWS::AutoScaling::LifecycleHook")]
-    # 40 - 30 (EC2's reclaim lead) - 2 (the controller's period plus a minute) = 8 minutes.
-    assert hook["HeartbeatTimeout"] == 480
+    # What is left of the drain lead after EC2's reclaim lead and the controller's lateness
+    # (its period plus a minute): 40 - 30 - 2 = 8 minutes with the defaults.
+    lateness = timedelta(seconds=config["periodSeconds"]) + timedelta(minutes=1)
+    heartbeat = drain_lead - EC2_RECLAIM_LEAD - lateness
+    assert hook["HeartbeatTimeout"] == heartbeat.total_seconds()
+    _assert_efa_interfaces(example_app, stack_name, template, example_block["instanceType"])
 
 
 def test_the_template_does_not_depend_on_the_synth_time_clock(
-    templates: dict[str, dict[str, Any]],
+    templates: dict[str, dict[str, Any]], example_block: dict[str, Any]
 ) -> None:
-    # The example block runs 2031-03-03T11:30Z .. 2031-03-17T11:30Z.
-    for moment in ("2031-03-05T00:00:00Z", "2031-03-17T11:00:00Z"):
+    start, end = _utc(example_block["startDate"]), _utc(example_block["endDate"])
+    assert _utc(PINNED_NOW) < start
+    # Synthesized again mid-block, and as EC2 starts reclaiming (after the drain time).
+    for when in (start + (end - start) / 2, end - EC2_RECLAIM_LEAD):
+        moment = f"{when:%Y-%m-%dT%H:%M:%SZ}"
         context = {**_app_context(), "capblock-constructs:now": moment}
         again = build_app(App(context=context, analytics_reporting=False)).synth()
         assert {s.stack_name: s.template for s in again.stacks} == templates, moment
