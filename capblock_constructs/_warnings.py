@@ -17,6 +17,9 @@ WARNING_IDS = frozenset(
         # Node groups of one controller whose target sizes add up to more instances than
         # their Capacity Block reserves: the instances beyond its count can never launch.
         "capacity-block-over-committed",
+        # A second self-managed group on one cluster with its own termination-handler queue,
+        # which the cluster's one handler installation does not read.
+        "termination-queue-not-shared",
     }
 )
 """The warnings the constructs add, as ``capblock-constructs:<id>``; acknowledge one with

@@ -54,13 +54,17 @@ from .termination import NTH_CHART_VERSION, NTH_MANAGED_TAG, NodeTerminationHand
 
 __all__ = ["CapacityBlockSelfManagedNodeGroup"]
 
-# The termination-handler queue each cluster's self-managed groups share, per stack: one
-# handler installation reads one queue, so the groups of a stack that are not given a queue
-# feed the one the first group of their cluster created (or was given). Weak keys, so an app
-# that is done with its stacks (as in a test run) keeps nothing alive.
-_SHARED_HANDLERS: weakref.WeakKeyDictionary[Stack, dict[str, NodeTerminationHandlerQueue]] = (
+# Per stack and cluster, the first group that created its own termination-handler queue
+# and the group that installed the handler. Groups are not joined to another group's queue
+# by themselves: the shared queue would live under that group, and removing the group (as
+# one does once its block has ended) would replace the queue and the handler's role under a
+# running handler. Weak keys, so an app done with its stacks keeps nothing alive.
+_OWN_QUEUES: weakref.WeakKeyDictionary[Stack, dict[str, CapacityBlockSelfManagedNodeGroup]] = (
     weakref.WeakKeyDictionary()
 )
+_HANDLER_INSTALLS: weakref.WeakKeyDictionary[
+    Stack, dict[str, CapacityBlockSelfManagedNodeGroup]
+] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,18 +178,19 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         authentication (``API`` or ``API_AND_CONFIG_MAP``); for an
         ``aws_eks`` cluster in ``CONFIG_MAP`` mode the role is mapped in
         aws-auth instead; otherwise a warning explains what to do.
-    :param termination_handler: An existing handler queue to feed. Defaults
-        to the queue of the stack's first self-managed Capacity Block group on
-        the same cluster (the one that group created, or was given), so that
-        one handler installation, which reads one queue, serves them all; the
-        first group creates it (``<first group>/TerminationHandler``), with its
-        rules and policy.
+    :param termination_handler: An existing handler queue to feed: one
+        handler installation reads one queue, so give every further group of
+        the cluster the first group's (``first.termination_handler``) or one
+        :class:`NodeTerminationHandlerQueue` built at the stack's root.
+        Defaults to a queue of this group's own (``<group>/TerminationHandler``),
+        with its rules and policy; a second group of the same cluster in the
+        stack that creates its own gets a warning.
     :param install_termination_handler: Install the aws-node-termination-handler
-        Helm chart in queue mode through the cluster's kubectl provider, once
-        per shared queue (a later group of the cluster asking again installs
-        nothing more). Defaults to off: the chart needs a cluster built in this
-        app with a kubectl provider (Lambda functions and assets), and many
-        teams install it with their other cluster add-ons.
+        Helm chart in queue mode through the cluster's kubectl provider, reading
+        this group's queue. Defaults to off: the chart needs a cluster built in
+        this app with a kubectl provider (Lambda functions and assets), and many
+        teams install it with their other cluster add-ons. One group per
+        cluster may install it; asking twice is an error.
     :param termination_handler_chart_version: The chart version to install.
         Defaults to ``NTH_CHART_VERSION``.
     :param install_device_plugins: Install the Kubernetes device plugins the
@@ -397,7 +402,13 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "rejects access entries; switch the cluster to API_AND_CONFIG_MAP, or pass "
                 "access_entry=False and map the node role in aws-auth."
             )
-        _check_handler_install(cluster, termination_handler, install_termination_handler, problems)
+        _check_handler_install(
+            cluster,
+            termination_handler,
+            install_termination_handler,
+            _HANDLER_INSTALLS.get(Stack.of(self), {}).get(_cluster_key(cluster)),
+            problems,
+        )
         problems.raise_if_any()
         assert info is not None
         assert image_id is not None
@@ -598,24 +609,31 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             heartbeat_timeout=int(heartbeat.total_seconds()),
             default_result="CONTINUE",
         )
-        shared = _SHARED_HANDLERS.setdefault(Stack.of(self), {})
         key = _cluster_key(cluster)
         if termination_handler is not None:
             self.termination_handler = termination_handler
             termination_handler.add_auto_scaling_group(name)
-        elif key in shared:
-            self.termination_handler = shared[key]
-            self.termination_handler.add_auto_scaling_group(name)
         else:
-            # Built where and as it always was for a single group, so its logical IDs stay.
             self.termination_handler = NodeTerminationHandlerQueue(
                 self, "TerminationHandler", auto_scaling_group_names=[name]
             )
-        shared.setdefault(key, self.termination_handler)
-        # A queue given explicitly with the handler installed is an error (_check_inputs);
-        # the shared one is installed once, by the first group that asks.
-        if install_termination_handler and self.termination_handler.handler_role is None:
+            first = _OWN_QUEUES.setdefault(Stack.of(self), {}).setdefault(key, self)
+            if first is not self:
+                warn(
+                    self,
+                    "termination-queue-not-shared",
+                    f"{self.node.path} creates its own termination-handler queue, but "
+                    f"{first.node.path} on the same cluster already has one, and one "
+                    "aws-node-termination-handler installation reads one queue: the nodes of "
+                    "the group whose queue it does not read are not drained. Pass "
+                    f"termination_handler= the queue of {first.node.path} (or one "
+                    "NodeTerminationHandlerQueue built at the stack's root, given to every "
+                    "group) instead.",
+                )
+        # A second installation on the cluster is an error (_check_inputs).
+        if install_termination_handler:
             assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
+            _HANDLER_INSTALLS.setdefault(Stack.of(self), {})[key] = self
             self.termination_handler.install_handler(
                 cluster, chart_version=chart_version, pod_identity_agent=pod_identity_agent
             )
@@ -705,21 +723,34 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
 def _cluster_key(cluster: eks_v2.ICluster | eks.ICluster | eks_v2.Cluster | eks.Cluster) -> str:
     """What identifies the cluster among a stack's groups: its name when known at synth time
     (two imports of one cluster are one cluster), else the cluster construct."""
-    name = cluster.cluster_name
+    # Also called before the inputs are checked, so a cluster of the wrong kind gets a key
+    # and is then reported by the cluster check rather than failing here.
+    name = getattr(cluster, "cluster_name", None)
     if isinstance(name, str) and not Token.is_unresolved(name):
         return f"name:{name}"
-    return f"construct:{cluster.node.path}"
+    node = getattr(cluster, "node", None)
+    return f"construct:{node.path}" if node is not None else f"object:{id(cluster)}"
 
 
 def _check_handler_install(
     cluster: eks_v2.ICluster | eks.ICluster | eks_v2.Cluster | eks.Cluster,
     termination_handler: NodeTerminationHandlerQueue | None,
     install: bool,
+    installed_by: CapacityBlockSelfManagedNodeGroup | None,
     problems: Problems,
 ) -> None:
     if not install:
         return
-    if termination_handler is not None and termination_handler.handler_role is not None:
+    if installed_by is not None and (
+        termination_handler is None or termination_handler.handler_role is None
+    ):
+        problems.add(
+            "install_termination_handler=True, but "
+            f"{installed_by.node.path} already installs aws-node-termination-handler on this "
+            "cluster, and one installation reads one queue; pass termination_handler="
+            f"the queue of {installed_by.node.path} and drop install_termination_handler here."
+        )
+    elif termination_handler is not None and termination_handler.handler_role is not None:
         problems.add(
             "install_termination_handler=True, but the shared termination_handler queue "
             "already has aws-node-termination-handler installed, and one installation "

@@ -74,12 +74,11 @@ class NodeTerminationHandlerQueue(Construct):
     rules, may send to it.
 
     One handler installation reads one queue, so every self-managed node
-    group of a cluster must feed the same queue. The
-    :class:`CapacityBlockSelfManagedNodeGroup` groups of a stack do so by
-    themselves: the first group on a cluster creates the queue and the
-    others add their Auto Scaling groups to it. Pass a queue as
-    ``termination_handler`` only to feed one built elsewhere, and call
-    :meth:`add_auto_scaling_group` for groups those constructs did not build.
+    group of a cluster should feed the same queue: pass this construct to
+    the next node group as ``termination_handler`` (or call
+    :meth:`add_auto_scaling_group`) rather than creating a queue per group.
+    Built at the stack's root and given to every group, it outlives any one
+    of them.
 
     :param auto_scaling_group_names: The groups whose terminate lifecycle
         actions the handler should drain. The lifecycle rule matches only

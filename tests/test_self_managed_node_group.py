@@ -48,7 +48,7 @@ from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
-from aws_cdk.assertions import Template
+from aws_cdk.assertions import Annotations, Match, Template
 from aws_cdk.cx_api import SynthesisMessageLevel
 from cdk_nag import AwsSolutionsChecks
 
@@ -461,7 +461,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
         access_entry=True,
         desired_size=1,
         max_size=2,
-        # No termination_handler: groups of one cluster share the first one's queue.
+        # One handler installation reads one queue: the second group feeds the first's.
+        termination_handler=first.termination_handler,
         node_role=first.node_role,
     )
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
@@ -1101,11 +1102,19 @@ def test_a_single_group_keeps_its_queue_where_it_always_was() -> None:
     assert group.termination_handler.auto_scaling_group_names == (group.auto_scaling_group_name,)
 
 
-def test_later_groups_of_the_cluster_feed_the_first_groups_queue() -> None:
-    stack = make_stack(make_app(), "Share")
+def queue_warnings(stack: Stack) -> list[str]:
+    """The texts of the not-shared-queue warnings ``stack`` carries (synthesizes it)."""
+    return [
+        str(entry.entry.data)
+        for entry in Annotations.from_stack(stack).find_warning("*", Match.any_value())
+        if "capblock-constructs:termination-queue-not-shared" in str(entry.entry.data)
+    ]
+
+
+def test_a_second_group_with_a_queue_of_its_own_warns() -> None:
+    stack = make_stack(make_app(), "OwnQueues")
     cluster, vpc = imported_cluster(stack), imported_vpc(stack)
     first = node_group(stack, cluster=cluster, vpc=vpc)
-    second = another_group(stack, "Second", cluster, vpc)
     # Another import of the same cluster (by name) is the same cluster.
     again = eks_v2.Cluster.from_cluster_attributes(
         stack,
@@ -1115,14 +1124,29 @@ def test_later_groups_of_the_cluster_feed_the_first_groups_queue() -> None:
         cluster_certificate_authority_data=CA,
         cluster_security_group_id=CLUSTER_SG,
     )
-    third = another_group(stack, "Third", again, vpc)
-    assert second.termination_handler is first.termination_handler
-    assert third.termination_handler is first.termination_handler
-    assert second.node.try_find_child("TerminationHandler") is None
-    assert third.node.try_find_child("TerminationHandler") is None
-    assert first.termination_handler.auto_scaling_group_names == tuple(
-        group.auto_scaling_group_name for group in (first, second, third)
+    second = another_group(stack, "Second", again, vpc)
+    # Each keeps a queue of its own, under itself: removing the first group once its block
+    # has ended must not move the queue the second one's handler reads.
+    assert second.termination_handler is not first.termination_handler
+    assert second.termination_handler.node.path == "OwnQueues/Second/TerminationHandler"
+    (warning,) = queue_warnings(stack)
+    assert "OwnQueues/Second creates its own termination-handler queue" in warning
+    assert "termination_handler= the queue of OwnQueues/Nodes" in warning
+
+
+def test_groups_that_share_a_queue_do_not_warn() -> None:
+    stack = make_stack(make_app(), "SharedQueue")
+    cluster, vpc = imported_cluster(stack), imported_vpc(stack)
+    first = node_group(stack, cluster=cluster, vpc=vpc)
+    second = another_group(
+        stack, "Second", cluster, vpc, termination_handler=first.termination_handler
     )
+    assert second.termination_handler is first.termination_handler
+    assert first.termination_handler.auto_scaling_group_names == (
+        first.auto_scaling_group_name,
+        second.auto_scaling_group_name,
+    )
+    assert queue_warnings(stack) == []
 
 
 def test_a_queue_given_explicitly_still_wins() -> None:
@@ -1151,10 +1175,11 @@ def test_groups_of_another_cluster_get_their_own_queue() -> None:
     second = another_group(stack, "Second", other, vpc)
     assert second.termination_handler is not first.termination_handler
     assert second.termination_handler.node.path == "TwoClusters/Second/TerminationHandler"
+    assert queue_warnings(stack) == []
 
 
-def test_the_handler_is_installed_once_for_a_shared_queue() -> None:
-    stack = make_stack(make_app(), "InstallOnce")
+def test_fails_to_install_the_handler_twice_on_one_cluster() -> None:
+    stack = make_stack(make_app(), "InstallTwice")
     vpc = imported_vpc(stack)
     cluster = in_app_cluster(
         stack,
@@ -1164,13 +1189,15 @@ def test_the_handler_is_installed_once_for_a_shared_queue() -> None:
             )
         ),
     )
-    first = node_group(stack, cluster=cluster, vpc=vpc, install_termination_handler=True)
-    second = another_group(stack, "Second", cluster, vpc, install_termination_handler=True)
-    assert second.termination_handler is first.termination_handler
-    charts = [c for c in stack.node.find_all() if isinstance(c, eks_v2.HelmChart)]
-    assert [chart.node.path for chart in charts] == [
-        "InstallOnce/InAppCluster/chart-NodeTerminationHandler"
-    ]
+    node_group(stack, cluster=cluster, vpc=vpc, install_termination_handler=True)
+    # A second installation would take over the first one's Helm release and read only its
+    # own queue; the error says which group installs it and what to pass instead.
+    with pytest.raises(CapacityBlockError) as failure:
+        another_group(stack, "Second", cluster, vpc, install_termination_handler=True)
+    message = str(failure.value)
+    assert message.startswith("InstallTwice/Second")
+    assert "InstallTwice/Nodes already installs aws-node-termination-handler" in message
+    assert "drop install_termination_handler here" in message
 
 
 def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
