@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 KEY_PREFIX = "capblock-constructs"
 LOOKUPS_CONTEXT_KEY = "capblock-constructs:lookups"
+# False: serve lookups from the App's context only, never from ./cdk.context.json. The
+# testing helper sets it, so a test's result does not depend on the directory it runs in.
+CONTEXT_FILE_CONTEXT_KEY = "capblock-constructs:context-file"
 LOOKUPS_ENV = "CAPBLOCK_LOOKUPS"
 CONTEXT_FILE_NAME = "cdk.context.json"
 
@@ -157,9 +160,10 @@ def cached_lookup(
     cached = scope.node.try_get_context(key)
     if cached is not None:
         return cached
-    on_disk = read_context_file(context_file()).get(key)
-    if on_disk is not None:
-        return on_disk
+    if scope.node.try_get_context(CONTEXT_FILE_CONTEXT_KEY) is not False:
+        on_disk = read_context_file(context_file()).get(key)
+        if on_disk is not None:
+            return on_disk
     if not lookups_enabled(scope):
         # Not "pass it with --context": the CDK CLI splits a --context argument at its first
         # '=' (parseStringContextListToObject), and these keys hold several, so the entry

@@ -38,7 +38,12 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ._context_cache import ACCOUNT_ID_PATTERN, LOOKUPS_CONTEXT_KEY, REGION_NAME_PATTERN
+from ._context_cache import (
+    ACCOUNT_ID_PATTERN,
+    CONTEXT_FILE_CONTEXT_KEY,
+    LOOKUPS_CONTEXT_KEY,
+    REGION_NAME_PATTERN,
+)
 from ._reservation_lookup import reservation_context_key
 from ._time import NOW_CONTEXT_KEY, format_utc
 from .capacity_block import CapacityBlock, require_capacity_block
@@ -108,7 +113,8 @@ def capacity_block_app(
         that has ended is a synth-time error).
     :param blocks: Blocks that ``CapacityBlock.from_lookup`` returns in this
         app, by reservation ID. Defaults to none: every lookup is then an
-        error that names the missing key.
+        error that names the missing key, whatever ``cdk.context.json`` the
+        working directory holds (the app does not read it).
     :param account: The account of the stacks that look the blocks up;
         required when ``blocks`` is not empty.
     :param region: The region of those stacks. Defaults to each block's own
@@ -126,9 +132,10 @@ def capacity_block_app(
     # Imported here so that importing this module does not start jsii.
     from aws_cdk import App
 
-    if not isinstance(now, datetime):
+    if not isinstance(now, datetime) or now.utcoffset() is None:
+        what = "has no timezone" if isinstance(now, datetime) else "is not a datetime"
         raise CapacityBlockError(
-            f"now {now!r} is not a datetime; pass a timezone-aware one such as "
+            f"now {now!r} {what}; pass a timezone-aware datetime such as "
             "datetime(2027, 2, 1, tzinfo=timezone.utc).",
             subject="capacity_block_app",
         )
@@ -146,6 +153,9 @@ def capacity_block_app(
     # Off, so that a block the test did not give fails with the missing key instead of
     # reaching for AWS credentials.
     merged[LOOKUPS_CONTEXT_KEY] = False
+    # And not from ./cdk.context.json either: a project's committed cache would otherwise
+    # answer for a block the test did not give, depending on where the test runs.
+    merged[CONTEXT_FILE_CONTEXT_KEY] = False
     app_kwargs.setdefault("analytics_reporting", False)
     return App(context=merged, **app_kwargs)
 

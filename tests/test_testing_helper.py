@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -85,6 +86,33 @@ def test_a_block_not_given_fails_with_its_key_instead_of_calling_aws(
     assert key in str(failure.value)
 
 
+def test_a_cache_file_in_the_working_directory_is_not_read(
+    empty_directory: Path,
+) -> None:
+    # A project's committed cdk.context.json holds a block the test did not give; the test's
+    # result must not depend on running from that project's root.
+    key = reservation_context_key(ACCOUNT, "us-east-2", "cr-0123456789abcdef1")
+    decoy = capacity_block_context(
+        [
+            CapacityBlock(
+                capacity_reservation_id="cr-0123456789abcdef1",
+                instance_type="p5.48xlarge",
+                availability_zone="us-east-2a",
+                instance_count=2,
+                start=BLOCK.start,
+                end=BLOCK.end,
+            )
+        ],
+        account=ACCOUNT,
+    )
+    assert list(decoy) == [key]
+    (empty_directory / "cdk.context.json").write_text(json.dumps(decoy))
+    app = capacity_block_app(now=NOW, blocks=[BLOCK], account=ACCOUNT)
+    with pytest.raises(CapacityBlockError, match="lookups are switched off") as failure:
+        CapacityBlock.from_lookup(_stack(app), "cr-0123456789abcdef1")
+    assert key in str(failure.value)
+
+
 def test_the_app_pins_now_and_reports_nothing_by_default() -> None:
     from capblock_constructs._time import now
 
@@ -134,7 +162,7 @@ def test_context_entries_use_the_lookup_keys() -> None:
     [
         (
             lambda: capacity_block_app(now=datetime(2027, 2, 1)),
-            "naive datetime",
+            "now datetime.datetime(2027, 2, 1, 0, 0) has no timezone; pass a timezone-aware",
         ),
         (lambda: capacity_block_app(now="2027-02-01T00:00:00Z"), "not a datetime"),  # type: ignore[arg-type]
         (lambda: capacity_block_app(now=NOW, blocks=[BLOCK]), "without account="),
