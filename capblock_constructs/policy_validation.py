@@ -134,7 +134,9 @@ class CapacityBlockRulesPlugin:
         failing = {Severity.ERROR, Severity.WARNING} if self._fail_on_warnings else {Severity.ERROR}
         return PolicyValidationPluginReport(
             success=not any(finding.severity in failing for finding in findings),
-            violations=[_violation(finding) for finding in findings],
+            violations=[
+                _violation(finding, fails=finding.severity in failing) for finding in findings
+            ],
             plugin_version=self.version,
         )
 
@@ -177,14 +179,22 @@ def construct_blocks(scope: IConstruct) -> dict[str, CapacityBlock]:
     return {key: block for key, block in found.items() if key not in ambiguous}
 
 
-def _violation(finding: Finding) -> PolicyViolation:
+def _violation(finding: Finding, *, fails: bool) -> PolicyViolation:
     source = rule(finding.rule)
+    # Once any violation is acknowledged, the CDK recomputes a report's success from the
+    # severities left, counting only "error" and "fatal" (synthesis-validation.js); a
+    # warning that must fail the synth is therefore reported as an error, with the rule's
+    # own severity kept in the metadata.
     return PolicyViolation(
         rule_name=finding.rule,
         description=f"[{finding.rule}] {finding.message}",
         fix=f"See {source.source}",
-        rule_metadata={"title": source.title, "source": source.source},
-        severity=finding.severity.value,
+        rule_metadata={
+            "title": source.title,
+            "source": source.source,
+            "severity": finding.severity.value,
+        },
+        severity=Severity.ERROR.value if fails else finding.severity.value,
         violating_resources=[
             PolicyViolatingResource(
                 resource_logical_id=finding.resource,

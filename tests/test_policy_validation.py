@@ -130,7 +130,11 @@ def test_warnings_pass_unless_they_are_to_fail(cases_app: App, as_written: dict[
     assert validate(CapacityBlockRulesPlugin(), cases_app, case).success is True
     strict = validate(CapacityBlockRulesPlugin(fail_on_warnings=True), cases_app, case)
     assert strict.success is False
-    assert [rule for rule, *_ in violations(strict)] == ["CB105"]
+    # Reported as an error, so that it still fails once another finding is acknowledged and
+    # the CDK recomputes success from the severities; the rule's own severity is kept.
+    assert [(rule, severity) for rule, severity, *_ in violations(strict)] == [("CB105", "error")]
+    (violation,) = strict.violations
+    assert violation.rule_metadata["severity"] == "warning"
 
 
 def test_names_itself_and_its_rules() -> None:
@@ -236,6 +240,23 @@ def test_an_error_fails_the_synth_and_an_acknowledged_warning_does_not(tmp_path:
     assert resource["cloudFormationResource"]["templatePath"] == "Errors.template.json"
     (location,) = resource["cloudFormationResource"]["propertyPaths"]
     assert location.startswith("Properties/LaunchTemplateData")
+
+
+def test_warnings_to_fail_still_fail_beside_an_acknowledged_finding(tmp_path: Path) -> None:
+    app = App(outdir=str(tmp_path), analytics_reporting=False)
+    Validations.of(app).add_plugins(CapacityBlockRulesPlugin(fail_on_warnings=True))
+    acknowledged = _case_stack(app, "Acknowledged", "CB105-fail.yaml")
+    Validations.of(acknowledged).acknowledge(
+        Acknowledgment(id=f"{PLUGIN_NAME}::CB105", reason="the test acknowledges this one")
+    )
+    _case_stack(app, "NotAcknowledged", "CB105-fail.yaml")
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = _report(tmp_path)
+    assert report["conclusion"] == "failure"
+    (violation,) = report["violations"]
+    (resource,) = violation["violatingConstructs"]
+    assert resource["constructPath"].startswith("NotAcknowledged/")
 
 
 def test_a_warning_is_reported_and_the_synth_goes_on_through_the_beta1_api(
