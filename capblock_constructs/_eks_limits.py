@@ -8,6 +8,13 @@ the template rules check them, from these numbers.
 Source: botocore's EKS service model (shapes ``labelKey``, ``labelValue``,
 ``taintKey``, ``taintValue``) and the EKS API reference, "Taint" ("maximum of 50
 taints per node group").
+
+Two other AWS sources are looser about taint keys: the EKS user guide page on
+managed node group taints repeats Kubernetes' rule (a key with a DNS subdomain
+prefix may be 253 characters long), and CloudFormation's schema for
+``AWS::EKS::Nodegroup`` allows 317. CloudFormation creates the group through the
+EKS API, whose model and reference both say 63, so a longer key fails at deploy;
+the checks follow the API.
 """
 
 from __future__ import annotations

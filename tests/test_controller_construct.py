@@ -345,6 +345,14 @@ def test_topic_is_encrypted_tls_only_and_alarms_can_publish(template: Template) 
     )
 
 
+def test_cdk_destroy_schedules_the_key_for_deletion(template: Template) -> None:
+    # Nothing the key encrypts outlives the stack, and a kept key costs $1 a month. KMS
+    # waits 7 to 30 days before deleting a key (PendingWindowInDays); the shortest is asked.
+    key = only_resource(template, "AWS::KMS::Key")
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Delete", "Delete")
+    assert key["Properties"]["PendingWindowInDays"] == 7
+
+
 def test_errors_alarm_publishes_to_the_topic(template: Template) -> None:
     alarm = only_resource(template, "AWS::CloudWatch::Alarm")["Properties"]
     assert alarm["MetricName"] == "Errors"

@@ -18,6 +18,7 @@ from aws_cdk import (
     IAspect,
     IStableStringProducer,
     Lazy,
+    RemovalPolicy,
     Stack,
     Token,
 )
@@ -409,6 +410,10 @@ class CapacityBlockController(Construct):
             "TopicKey",
             description="Encrypts the Capacity Block controller's notification topic",
             enable_key_rotation=True,
+            # The key only serves the topic and its alarm, which go with the stack; kept
+            # (the CDK's default), it would go on costing $1 a month after `cdk destroy`.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

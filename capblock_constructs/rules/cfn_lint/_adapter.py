@@ -35,7 +35,7 @@ _SEVERITY_LETTER = {Severity.ERROR: "E", Severity.WARNING: "W"}
 def cfn_lint_id(rule: Rule) -> str:
     """The cfn-lint ID of a rule: ``E9`` or ``W9`` (by severity) and the CB number.
 
-    CB101 (an error) becomes E9101, CB203 (a warning) W9203. cfn-lint reads the
+    CB101 (an error) becomes E9101, CB205 (a warning) W9205. cfn-lint reads the
     severity from the first letter and reserves 9xxx for users' rules, where none
     of its own rules live.
     """
