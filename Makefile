@@ -65,7 +65,7 @@ dist: $(PY_STAMP)
 # checkout, then the README's apps synthesized on it with the pinned CDK CLI and no AWS
 # credentials. Downloads the wheel's dependencies, so it takes a minute or two.
 dist-check: dist $(NODE_STAMP)
-	CAPBLOCK_DIST_CHECK_WHEEL="$$(ls $(CURDIR)/dist/*.whl)" $(BIN)/python -m pytest -p no:cacheprovider tests/test_dist.py
+	CAPBLOCK_DIST_CHECK_WHEEL="$$(ls $(CURDIR)/dist/*.whl)" $(BIN)/python -m pytest -p no:cacheprovider tests/dist_check.py
 
 # The public modules (no part of the name starts with "_") that pdoc would not reach by
 # itself: it follows only the submodules a package's __all__ lists, and these packages'
