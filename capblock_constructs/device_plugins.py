@@ -33,11 +33,22 @@ that needs the plugin must get it whatever its taints, the node groups'
 ``nvidia.com/gpu`` and ``aws.amazon.com/neuron`` ``NoSchedule`` taints
 included) and run only on nodes that carry its selection label with the value
 ``true`` (:attr:`DevicePluginChart.node_label`), which the node groups put on
-their nodes when they install the plugin. So the plugins land on nothing else:
+their nodes when they install the plugin. So these plugins land on nothing else:
 not on CPU nodes, not on Bottlerocket NVIDIA nodes that bring their own NVIDIA
 plugin, and not on EKS Auto Mode nodes, which manage their devices themselves
 (every chart also excludes ``eks.amazonaws.com/compute-type`` ``auto``, as
 AWS's EFA and Neuron charts do).
+
+The Helm releases, and the objects the charts create, are named
+``capblock-<nvidia|efa|neuron>-device-plugin`` (:attr:`DevicePluginChart.release`),
+not as in AWS's and NVIDIA's install commands, so deploying or destroying the
+app never upgrades, uninstalls or collides with an installation made with those
+commands. Such a separately installed plugin may still select these nodes,
+though (the charts' defaults select by instance type or NVIDIA GPU label), and a
+node must not run two plugins for one resource: do not use
+``install_device_plugins`` on a cluster that already runs the plugin for these
+nodes, or exclude the ``capblock-constructs/<nvidia|efa|neuron>-device-plugin``
+label from that plugin's node affinity.
 
 These are the device plugins, which advertise whole devices as integer
 resources. AWS recommends the DRA drivers for new deployments on Kubernetes
@@ -124,7 +135,9 @@ class DevicePluginChart:
     version: str
     """The pinned chart version."""
     release: str
-    """The Helm release name."""
+    """The Helm release name, ``capblock-<plugin>-device-plugin``, which AWS's and NVIDIA's
+    install commands do not use, so ``helm upgrade --install`` and ``helm uninstall`` of this
+    release leave theirs alone. :attr:`values` give the chart's objects the same name."""
     namespace: str
     """The namespace the release goes into."""
     node_label: str
@@ -147,17 +160,29 @@ NVIDIA_DEVICE_PLUGIN_LABEL = "capblock-constructs/nvidia-device-plugin"
 EFA_DEVICE_PLUGIN_LABEL = "capblock-constructs/efa-device-plugin"
 NEURON_DEVICE_PLUGIN_LABEL = "capblock-constructs/neuron-device-plugin"
 
+# Release names, and the names the charts give their objects through their override values.
+# Each chart names its objects after its release unless the override is set, and the Neuron
+# chart's default override is the fixed "neuron-device-plugin" (the EKS user guide's
+# DaemonSet): two installations of one chart with the same object names collide.
+_NVIDIA_NAME = "capblock-nvidia-device-plugin"
+_EFA_NAME = "capblock-efa-device-plugin"
+_NEURON_NAME = "capblock-neuron-device-plugin"
+
 NVIDIA_DEVICE_PLUGIN = DevicePluginChart(
     plugin="nvidia",
     resource="nvidia.com/gpu",
     chart="nvidia-device-plugin",
     repository="https://nvidia.github.io/k8s-device-plugin",
     version="0.20.0",
-    release="nvidia-device-plugin",
+    release=_NVIDIA_NAME,
     namespace="kube-system",
     node_label=NVIDIA_DEVICE_PLUGIN_LABEL,
     construct_id="NvidiaDevicePlugin",
     values={
+        # The chart names its DaemonSets, ServiceAccount, ClusterRole and ClusterRoleBinding
+        # "<fullname>", "<fullname>-mps-control-daemon", "<fullname>-service-account",
+        # "<fullname>-role", "<fullname>-role-binding" (templates/_helpers.tpl).
+        "fullnameOverride": _NVIDIA_NAME,
         # The chart's default affinity would select any node labeled
         # nvidia.com/gpu.present=true, which nodeadm sets on every AL2023 NVIDIA node, and so
         # also land on nodes of groups that did not ask for it.
@@ -169,8 +194,9 @@ NVIDIA_DEVICE_PLUGIN = DevicePluginChart(
         "mofedEnabled": False,
     },
     source=(
-        "EKS user guide, 'Use the NVIDIA DRA driver or device plugin on Amazon EKS' (repository "
-        "https://nvidia.github.io/k8s-device-plugin, chart nvidia-device-plugin); version "
+        "EKS user guide, 'Use the NVIDIA DRA driver or device plugin on Amazon EKS' (helm "
+        "install nvdp nvdp/nvidia-device-plugin --namespace nvidia, from repository "
+        "https://nvidia.github.io/k8s-device-plugin); version "
         "0.20.0 from NVIDIA/k8s-device-plugin tag v0.20.0 (2026-08-19) and the chart index "
         "published 2026-08-20; 0.19.3 and later no longer enable MOFED and GDRCopy by default"
     ),
@@ -183,11 +209,14 @@ EFA_DEVICE_PLUGIN = DevicePluginChart(
     chart="aws-efa-k8s-device-plugin",
     repository="https://aws.github.io/eks-charts",
     version="v0.5.30",
-    release="aws-efa-k8s-device-plugin",
+    release=_EFA_NAME,
     namespace="kube-system",
     node_label=EFA_DEVICE_PLUGIN_LABEL,
     construct_id="EfaDevicePlugin",
     values={
+        # The chart's one object, the DaemonSet, and its pods' "name" selector label are
+        # "<fullname>", else "<release>-aws-efa-k8s-device-plugin".
+        "fullnameOverride": _EFA_NAME,
         # The chart builds its required node affinity from these: the label must be 'true',
         # and (always, from the chart's template) the node must not be an Auto Mode node.
         "supportedInstanceLabels": {"keys": [EFA_DEVICE_PLUGIN_LABEL], "values": [_SELECTED]},
@@ -208,12 +237,18 @@ NEURON_DEVICE_PLUGIN = DevicePluginChart(
     chart="neuron-helm-chart",
     repository="oci://public.ecr.aws/neuron/neuron-helm-chart",
     version="1.9.0",
-    release="neuron-helm-chart",
+    release=_NEURON_NAME,
     namespace="kube-system",
     node_label=NEURON_DEVICE_PLUGIN_LABEL,
     construct_id="NeuronDevicePlugin",
     values={
         "devicePlugin": {
+            # The DaemonSet, ClusterRole and ClusterRoleBinding are "<fullnameOverride>" and
+            # the ServiceAccount "<serviceAccount.name>", both "neuron-device-plugin" by
+            # default whatever the release. The chart puts them in devicePlugin.namespaceOverride
+            # (default kube-system), not the release's namespace.
+            "fullnameOverride": _NEURON_NAME,
+            "serviceAccount": {"name": _NEURON_NAME},
             "affinity": _affinity(NEURON_DEVICE_PLUGIN_LABEL),
             "tolerations": _TOLERATE_EVERY_TAINT,
         },
@@ -334,7 +369,9 @@ def install_device_plugins(
     ``kubectl_provider_options``), which adds Lambda functions and assets to
     the app. The plugins' pods run only on nodes labeled with
     :attr:`DevicePlugins.node_labels`: put those labels on the node group's
-    nodes (the node group constructs do).
+    nodes (the node group constructs do). A plugin installed separately may
+    select those nodes too; do not use this where one already runs for them
+    (see the module's notes).
 
     On an EKS Auto Mode cluster the plugins are still installed, for these
     node groups' nodes, and stay off the Auto Mode nodes, which bring their

@@ -346,7 +346,9 @@ class CapacityBlockManagedNodeGroup(Construct):
         ``kubectl_provider_options``), and many teams install device plugins
         with their other cluster add-ons. Without the plugins the nodes
         advertise no ``nvidia.com/gpu``, ``aws.amazon.com/neuron`` or
-        ``vpc.amazonaws.com/efa`` and GPU pods stay pending.
+        ``vpc.amazonaws.com/efa`` and GPU pods stay pending. A device plugin
+        installed separately may also select these nodes; see
+        :mod:`capblock_constructs.device_plugins`.
     :param node_repair: EKS node auto repair: a :class:`NodeRepair`, or a
         bool for the defaults or off. Defaults to on with EKS's thresholds and
         actions; see "Node auto repair" in the module docstring for what

@@ -201,7 +201,8 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         nodes join but advertise no ``nvidia.com/gpu``, ``aws.amazon.com/neuron``
         or ``vpc.amazonaws.com/efa``, so install them yourself (see
         :mod:`capblock_constructs.device_plugins`) or turn this on for a cluster
-        built in this app.
+        built in this app. A device plugin installed separately may also select
+        these nodes; see that module.
     :param install_pod_identity_agent: With ``install_termination_handler``,
         create the ``eks-pod-identity-agent`` add-on the handler's credentials
         depend on. Defaults to creating it unless the cluster runs EKS Auto

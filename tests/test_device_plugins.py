@@ -19,6 +19,24 @@ The expectations come from AWS and Kubernetes, written out here:
   :func:`efa_chart_affinity` renders the same way.
 - The CDK's kubectl handler installs an ``oci://`` chart with ``helm pull
   <repository>``, so such a repository must be the chart's full reference.
+- The handler runs ``helm upgrade --install <release>`` and, on delete, ``helm
+  uninstall <release>``: a release named as in AWS's or NVIDIA's install
+  commands would take over, then remove, a user's installation. Those commands
+  name the releases ``nvdp`` (EKS user guide, "Use the NVIDIA DRA driver or
+  device plugin on Amazon EKS"; NVIDIA/k8s-device-plugin README at v0.20.0),
+  ``efa`` ("Manage EFA devices on Amazon EKS") and ``neuron-helm-chart``
+  ("Manage Neuron devices on Amazon EKS"; aws-neuron/neuron-helm-charts
+  README). The same pages show the DaemonSets those installs create:
+  ``nvdp-nvidia-device-plugin``, ``efa-aws-efa-k8s-device-plugin`` and
+  ``neuron-device-plugin``.
+- Each chart names its objects from a "fullname": the override value when set,
+  else the release name, with ``-<chart name>`` appended unless the release name
+  contains it (the charts' ``templates/_helpers.tpl``). The Neuron chart's
+  ``devicePlugin.fullnameOverride`` and ``devicePlugin.serviceAccount.name``
+  default to ``neuron-device-plugin`` (its ``values.yaml``), so its objects keep
+  that name whatever the release. :func:`object_names` renders the names as the
+  templates do; Helm refuses a release name over 53 characters, Kubernetes an
+  object name over 63.
 """
 
 from __future__ import annotations
@@ -282,6 +300,143 @@ def test_resources_are_the_ones_pods_request() -> None:
     ]
 
 
+# -- names: ours, not the ones AWS's and NVIDIA's commands use ----------------------------------
+
+# The release names in the install commands the documentation gives (module docstring above).
+DOCUMENTED_RELEASES = {"nvidia": "nvdp", "efa": "efa", "neuron": "neuron-helm-chart"}
+# The DaemonSets those commands create, as the same pages show them.
+DOCUMENTED_DAEMONSETS = {
+    "nvidia": "nvdp-nvidia-device-plugin",
+    "efa": "efa-aws-efa-k8s-device-plugin",
+    "neuron": "neuron-device-plugin",
+}
+# The charts' own defaults for the values that name objects (their values.yaml).
+CHART_NAME_DEFAULTS: dict[str, dict[str, Any]] = {
+    "nvidia": {"fullnameOverride": ""},
+    "efa": {"fullnameOverride": ""},
+    "neuron": {
+        "devicePlugin": {
+            "fullnameOverride": "neuron-device-plugin",
+            "serviceAccount": {"name": "neuron-device-plugin"},
+        }
+    },
+}
+HELM_RELEASE_NAME_LENGTH = 53
+KUBERNETES_NAME_LENGTH = 63
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+
+
+def _merged(defaults: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm's merge of user values over the chart's: maps merge key by key, the rest replace."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _fullname(override: str, release: str, chart_name: str) -> str:
+    if override:
+        name = override
+    elif chart_name in release:
+        name = release
+    else:
+        name = f"{release}-{chart_name}"
+    return name[:KUBERNETES_NAME_LENGTH].rstrip("-")
+
+
+def object_names(plugin: str, release: str, values: Mapping[str, Any]) -> dict[str, str]:
+    """The names the chart gives the objects it creates with these values, by object."""
+    merged = _merged(CHART_NAME_DEFAULTS[plugin], values)
+    if plugin == "nvidia":
+        # deployments/helm/nvidia-device-plugin/templates: daemonset-device-plugin.yml,
+        # daemonset-mps-control-daemon.yml, service-account.yml, role.yml, role-binding.yml.
+        full = _fullname(merged["fullnameOverride"], release, "nvidia-device-plugin")
+        return {
+            "DaemonSet": full,
+            "DaemonSet/mps": f"{full}-mps-control-daemon",
+            "ServiceAccount": f"{full}-service-account",
+            "ClusterRole": f"{full}-role",
+            "ClusterRoleBinding": f"{full}-role-binding",
+        }
+    if plugin == "efa":
+        # stable/aws-efa-k8s-device-plugin/templates/daemonset.yaml: its only object.
+        return {
+            "DaemonSet": _fullname(merged["fullnameOverride"], release, "aws-efa-k8s-device-plugin")
+        }
+    # charts/neuron-helm-chart/templates/device-plugin/device-plugin-{daemonset,rbac}.yaml.
+    plugin_values = merged["devicePlugin"]
+    full = _fullname(plugin_values["fullnameOverride"], release, "neuron-helm-chart")
+    return {
+        "DaemonSet": full,
+        "ClusterRole": full,
+        "ClusterRoleBinding": full,
+        "ServiceAccount": plugin_values["serviceAccount"]["name"],
+    }
+
+
+def _quoted_release(source: str) -> str:
+    """The release name in the install command a chart's ``source`` quotes."""
+    match = re.search(r"helm (?:upgrade --install|install) (\S+) ", source)
+    assert match, source
+    return match.group(1)
+
+
+def test_sources_quote_the_documented_install_commands() -> None:
+    for chart in ALL:
+        assert _quoted_release(chart.source) == DOCUMENTED_RELEASES[chart.plugin], chart.plugin
+
+
+def test_object_names_render_as_the_documentation_shows() -> None:
+    # The renderer, checked against what AWS's pages show the documented installs create.
+    for plugin, release in DOCUMENTED_RELEASES.items():
+        names = object_names(plugin, release, {})
+        assert names["DaemonSet"] == DOCUMENTED_DAEMONSETS[plugin], plugin
+
+
+@pytest.mark.parametrize("chart", ALL, ids=lambda c: c.plugin)
+def test_release_is_ours_and_not_the_documented_one(chart: DevicePluginChart) -> None:
+    assert chart.release == f"capblock-{chart.plugin}-device-plugin"
+    assert chart.release != DOCUMENTED_RELEASES[chart.plugin]
+    assert chart.release != _quoted_release(chart.source)
+    assert chart.release != chart.chart
+    assert len(chart.release) <= HELM_RELEASE_NAME_LENGTH
+    assert DNS_LABEL.fullmatch(chart.release)
+
+
+def test_override_values_name_the_objects_after_the_release() -> None:
+    assert NVIDIA_DEVICE_PLUGIN.values["fullnameOverride"] == NVIDIA_DEVICE_PLUGIN.release
+    assert EFA_DEVICE_PLUGIN.values["fullnameOverride"] == EFA_DEVICE_PLUGIN.release
+    neuron = NEURON_DEVICE_PLUGIN.values["devicePlugin"]
+    assert neuron["fullnameOverride"] == NEURON_DEVICE_PLUGIN.release
+    assert neuron["serviceAccount"] == {"name": NEURON_DEVICE_PLUGIN.release}
+
+
+@pytest.mark.parametrize("chart", ALL, ids=lambda c: c.plugin)
+def test_objects_do_not_collide_with_a_documented_install(chart: DevicePluginChart) -> None:
+    ours = object_names(chart.plugin, chart.release, chart.values)
+    theirs = object_names(chart.plugin, DOCUMENTED_RELEASES[chart.plugin], {})
+    # Same kind, same name would be one object claimed by two releases (the releases share
+    # kube-system, and ClusterRoles are cluster-wide).
+    assert not {(kind, ours[kind]) for kind in ours} & {(kind, theirs[kind]) for kind in theirs}
+    for name in ours.values():
+        assert name.startswith(chart.release), (chart.plugin, name)
+        assert len(name) <= KUBERNETES_NAME_LENGTH
+        assert DNS_LABEL.fullmatch(name)
+
+
+@pytest.mark.parametrize("chart", ALL, ids=lambda c: c.plugin)
+def test_object_names_do_not_follow_the_release(chart: DevicePluginChart) -> None:
+    # Fixed by the override values, so an installation of the same chart under any other
+    # release name that keeps the chart's defaults gets different objects.
+    for other in ("nvidia-device-plugin", "aws-efa-k8s-device-plugin", "neuron-helm-chart", "x"):
+        assert object_names(chart.plugin, other, chart.values) == object_names(
+            chart.plugin, chart.release, chart.values
+        )
+
+
 # -- installing ---------------------------------------------------------------------------------
 
 
@@ -336,6 +491,7 @@ def test_charts_carry_repository_version_namespace_and_values(
         assert props["Version"] == chart.version
         assert props["Namespace"] == chart.namespace
         assert props["Release"] == chart.release
+        assert props["Release"].startswith("capblock-")
         assert json.loads(props["Values"]) == json.loads(json.dumps(dict(chart.values)))
 
 
