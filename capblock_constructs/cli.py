@@ -121,7 +121,9 @@ lookup' fills it); a rule that cannot decide (a value only known at deploy
 time, a block not in the cache) stays silent.
 
 Exit status: 0 when no finding is an error, 1 when one is, 2 for bad usage or
-a file that cannot be read.
+when a PATH or template cannot be read. Every template that can be read is still
+checked and its findings printed (stdout holds findings only, in every format);
+each one that cannot is named on stderr.
 """
 
 _CLUSTER_NAME = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
@@ -619,6 +621,7 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
     from .rules import (
         RULES,
         Severity,
+        TemplateError,
         blocks_from_context,
         check_template,
         find_templates,
@@ -638,15 +641,33 @@ def _check(args: argparse.Namespace, out: TextIO) -> int:
         now = parse_utc(args.now, what="--now")
     else:
         now = pinned or datetime.now(timezone.utc).replace(microsecond=0)
+    # Every readable template is checked, whatever else cannot be read; every unreadable
+    # PATH and template is reported at the end, in one error (exit 2), after the findings.
+    problems: list[str] = []
+    templates: set[Path] = set()
+    for given in args.paths:
+        try:
+            templates.update(find_templates([given]))
+        except TemplateError as error:
+            problems.extend(error.problems)
     findings = []
-    for path in find_templates(args.paths):
-        findings.extend(
-            check_template(load_template(path), template_path=str(path), blocks=blocks, now=now)
-        )
-    if args.output_format == "json":
-        print(format_json(findings), file=out)
-    elif args.output_format == "sarif":
-        print(format_sarif(findings, RULES), file=out)
-    else:
-        print(format_text(findings), file=out)
+    checked = 0
+    for path in sorted(templates):
+        try:
+            template = load_template(path)
+        except TemplateError as error:
+            problems.extend(error.problems)
+            continue
+        checked += 1
+        findings.extend(check_template(template, template_path=str(path), blocks=blocks, now=now))
+    # With nothing checked there is no report to print: "no findings" would claim a clean run.
+    if checked:
+        if args.output_format == "json":
+            print(format_json(findings), file=out)
+        elif args.output_format == "sarif":
+            print(format_sarif(findings, RULES), file=out)
+        else:
+            print(format_text(findings), file=out)
+    if problems:
+        raise TemplateError(list(dict.fromkeys(problems)))  # a PATH given twice, named once
     return 1 if any(finding.severity is Severity.ERROR for finding in findings) else 0

@@ -104,6 +104,60 @@ def test_exit_2_for_bad_usage_and_unreadable_files(
     assert message in err
 
 
+@pytest.mark.parametrize("output_format", ["text", "json", "sarif"])
+def test_every_readable_template_is_checked_and_every_unreadable_one_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, output_format: str
+) -> None:
+    (tmp_path / "bad.json").write_text('{"Resources": ')
+    (tmp_path / "bad.yaml").write_text("Resources: [")
+    bad_json = str(tmp_path / "bad.json")
+    bad_yaml = str(tmp_path / "bad.yaml")
+    good = case("CB104-fail")  # one error finding
+    code, out, err = run(
+        capsys, bad_json, good, bad_yaml, "--context", str(CONTEXT), "--format", output_format
+    )
+    assert code == 2
+    # stderr names both bad files, each with its own reason, in one error.
+    assert err.startswith("capblock check: error: 2 problems:")
+    assert f"{bad_json}: it is not valid JSON" in err
+    assert f"{bad_yaml}: it is not valid YAML" in err
+    # stdout holds the good template's finding only, still valid in the chosen format.
+    if output_format == "text":
+        first, count = out.splitlines()
+        assert first.startswith(f"{good}: error CB104 LaunchTemplate GpuTemplate")
+        assert count == "1 error, 0 warnings"
+    elif output_format == "json":
+        assert [(item["rule"], item["template"]) for item in json.loads(out)] == [("CB104", good)]
+    else:
+        log = json.loads(out)
+        schema = json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
+        jsonschema.Draft4Validator(schema).validate(log)
+        assert [result["ruleId"] for result in log["runs"][0]["results"]] == ["CB104"]
+    assert "bad." not in out
+
+
+def test_unreadable_paths_and_templates_in_folders_are_all_named(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A missing path, an empty folder and a cdk.out with one broken template beside a good one.
+    cdk_out = tmp_path / "cdk.out"
+    cdk_out.mkdir()
+    (cdk_out / "Broken.template.json").write_text("[]")
+    fine = load_template(CASES / "CB101-pass.yaml")
+    (cdk_out / "Fine.template.json").write_text(json.dumps(fine))
+    (tmp_path / "empty").mkdir()
+    missing = tmp_path / "missing.yaml"
+    code, out, err = run(
+        capsys, str(missing), str(tmp_path / "empty"), str(cdk_out), "--context", str(CONTEXT)
+    )
+    assert code == 2
+    assert out.strip() == "no findings"
+    assert "3 problems:" in err
+    assert f"{missing}: no such file or folder" in err
+    assert f"{tmp_path / 'empty'}: the folder holds no" in err
+    assert f"{cdk_out / 'Broken.template.json'}: it is a list" in err
+
+
 @pytest.mark.parametrize(
     "arguments", [[], ["--format", "xml", "t.json"], ["t.json", "--frobnicate"]]
 )
@@ -166,7 +220,7 @@ def test_json_format(capsys: pytest.CaptureFixture[str]) -> None:
     assert [(item["rule"], item["severity"]) for item in items] == [
         ("CB207", "error"),
         ("CB207", "error"),
-        ("CB303", "warning"),
+        ("CB303", "error"),
     ]
     assert {item["template"] for item in items} == {case("CB207-fail"), case("CB303-fail")}
     assert all(

@@ -159,7 +159,7 @@ EXPECTED: dict[str, list[Expected]] = {
         Expected(
             "Group",
             ("Properties", "LaunchTemplate", "Version"),
-            ("'$Latest'", "LatestVersionNumber"),
+            ("'$Latest'", "CloudFormation does not support", "LatestVersionNumber"),
         )
     ],
     "CB304": [
@@ -268,4 +268,6 @@ def test_rule_table() -> None:
 def test_severities_follow_what_aws_does() -> None:
     # Errors: AWS rejects the request or the block cannot be used. Warnings: AWS advice.
     warnings = {item.id for item in RULES if item.severity is Severity.WARNING}
-    assert warnings == {"CB105", "CB205", "CB303", "CB305", "CB306", "CB402", "CB405", "CB501"}
+    assert warnings == {"CB105", "CB205", "CB305", "CB306", "CB402", "CB405", "CB501"}
+    # CloudFormation does not support $Latest or $Default as a group's launch template version.
+    assert rule("CB303").severity is Severity.ERROR

@@ -16,7 +16,7 @@ from capblock_constructs.controller.runtime.phase import (
     EC2_RECLAIM_LEAD_ULTRASERVER,
     worst_case_lateness,
 )
-from capblock_constructs.rules import Finding, check_template
+from capblock_constructs.rules import Finding, check_template, rule
 from capblock_constructs.rules._model import UNKNOWN, Reference, Template
 
 RESERVATION = "cr-0123456789abcdef0"
@@ -131,6 +131,14 @@ def rules(findings: list[Finding]) -> list[str]:
             "CapacityReservationPreference",
             "'open' next to a CapacityReservationTarget",
         ),
+        (
+            {
+                "CapacityReservationPreference": "none",
+                "CapacityReservationTarget": {"CapacityReservationId": RESERVATION},
+            },
+            "CapacityReservationPreference",
+            "'none' next to a CapacityReservationTarget",
+        ),
     ],
 )
 def test_capacity_block_market_needs_a_lone_target(
@@ -145,14 +153,25 @@ def test_capacity_block_market_needs_a_lone_target(
     assert says in finding.message
 
 
+def test_capacity_reservations_only_may_stand_next_to_a_target() -> None:
+    # EC2 API reference, CapacityReservationSpecification (CB101's source): "You can only specify
+    # CapacityReservationPreference and CapacityReservationTarget if the
+    # CapacityReservationPreference is capacity-reservations-only." The launch template request
+    # shape still says "only one option at a time"; the rule must not reject what EC2 documents.
+    specification = {
+        "CapacityReservationPreference": "capacity-reservations-only",
+        "CapacityReservationTarget": {"CapacityReservationId": RESERVATION},
+    }
+    template = {
+        "Resources": {"Lt": launch_template(CapacityReservationSpecification=specification)}
+    }
+    assert check(template, blocks=None) == []
+    assert rule("CB101").source.endswith("/API_CapacityReservationSpecification.html")
+
+
 @pytest.mark.parametrize(
     "specification",
     [
-        # The newest EC2 API reference allows capacity-reservations-only next to a target.
-        {
-            "CapacityReservationPreference": "capacity-reservations-only",
-            "CapacityReservationTarget": {"CapacityReservationId": RESERVATION},
-        },
         {"Fn::If": ["UseBlock", {"CapacityReservationTarget": {}}, {"Ref": "AWS::NoValue"}]},
         {"CapacityReservationTarget": {"CapacityReservationId": {"Ref": "Reservation"}}},
     ],

@@ -157,6 +157,19 @@ def test_missing_paths_and_empty_folders_fail_clearly(tmp_path: Path) -> None:
         find_templates([tmp_path])
 
 
+def test_every_bad_path_is_named_in_one_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = tmp_path / "missing.yaml"
+    with pytest.raises(TemplateError) as failure:
+        find_templates([missing, CDK_OUT, empty])
+    assert failure.value.problems == (
+        f"{missing}: no such file or folder; pass a template file or a folder such as cdk.out.",
+        f"{empty}: the folder holds no *.template.json file (nor do its assembly-* folders); "
+        "run 'cdk synth' first or pass the template files.",
+    )
+
+
 # -- context --------------------------------------------------------------------------------
 
 KEY = (

@@ -27,9 +27,12 @@ EKS_TAINT = "https://docs.aws.amazon.com/eks/latest/APIReference/API_Taint.html"
 
 EC2_CAPACITY_RESERVATION_SPECIFICATION = (
     "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/"
-    "API_LaunchTemplateCapacityReservationSpecificationRequest.html"
+    "API_CapacityReservationSpecification.html"
 )
-"""EC2 API reference: a launch template takes one option at a time, a preference or a target."""
+"""EC2 API reference, CapacityReservationSpecification: a preference and a target together only
+when the preference is capacity-reservations-only. (The launch template request shape,
+API_LaunchTemplateCapacityReservationSpecificationRequest, still says "only one option at a
+time"; see CB101.)"""
 
 EC2_CAPACITY_BLOCKS_LAUNCH = (
     "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks-launch.html"
@@ -41,17 +44,19 @@ EC2_CAPACITY_BLOCKS_USING = (
 )
 """EC2 user guide, "Work with Capacity Blocks": no cluster placement group is needed."""
 
-EC2_CAPACITY_BLOCKS_HOW = (
-    "https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/capacity-blocks-how.html"
-)
-"""EC2 user guide, "How Capacity Blocks work": reclaim 30 (60 for UltraServers) minutes before
-the end."""
-
 CFN_CAPACITY_RESERVATION = (
     "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/"
     "aws-resource-ec2-capacityreservation.html"
 )
 """CloudFormation AWS::EC2::CapacityReservation: creates On-Demand Capacity Reservations."""
+
+CFN_ASG_LAUNCH_TEMPLATE = (
+    "https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/"
+    "aws-properties-autoscaling-autoscalinggroup-launchtemplatespecification.html"
+)
+"""CloudFormation AWS::AutoScaling::AutoScalingGroup LaunchTemplateSpecification, Version:
+"Specifying $Latest or $Default for the template version number is not supported"; use
+Fn::GetAtt LatestVersionNumber or DefaultVersionNumber."""
 
 ASG_CAPACITY_BLOCKS = (
     "https://docs.aws.amazon.com/autoscaling/ec2/userguide/launch-template-capacity-blocks.html"

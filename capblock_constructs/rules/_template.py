@@ -176,14 +176,16 @@ def find_templates(paths: Sequence[Path]) -> list[Path]:
     nested cloud assemblies (``assembly-*`` folders, one per CDK Stage); other
     folders inside it, such as assets, are not searched.
 
-    :raises TemplateError: when a path does not exist, or a folder holds no template.
+    :raises TemplateError: listing every path that does not exist and every folder
+        that holds no template, once all paths have been looked at.
     """
     found: set[Path] = set()
+    problems: list[str] = []
     for path in paths:
         if path.is_dir():
             templates = _templates_in(path)
             if not templates:
-                raise TemplateError(
+                problems.append(
                     f"{path}: the folder holds no *{TEMPLATE_SUFFIX} file (nor do its "
                     f"{NESTED_ASSEMBLY_PREFIX}* folders); run 'cdk synth' first or pass the "
                     "template files."
@@ -192,7 +194,9 @@ def find_templates(paths: Sequence[Path]) -> list[Path]:
         elif path.is_file():
             found.add(path)
         else:
-            raise TemplateError(
+            problems.append(
                 f"{path}: no such file or folder; pass a template file or a folder such as cdk.out."
             )
+    if problems:
+        raise TemplateError(problems)
     return sorted(found)

@@ -28,9 +28,9 @@ WARM_POOL_RULE = Rule(
 )
 FLOATING_VERSION = Rule(
     id="CB303",
-    severity=Severity.WARNING,
+    severity=Severity.ERROR,
     title="Capacity Block Auto Scaling group launches $Latest or $Default",
-    source=_sources.ASG_CAPACITY_BLOCKS,
+    source=_sources.CFN_ASG_LAUNCH_TEMPLATE,
     resource_types=_TYPES,
 )
 ZONE = Rule(
@@ -109,7 +109,13 @@ def _warm_pools(scope: Scope) -> Iterator[Finding]:
 
 
 def _version(scope: Scope, group: AutoScalingGroup) -> Iterator[Finding]:
-    """CB303: the version must stay the same for the whole reservation."""
+    """CB303: CloudFormation does not support $Latest or $Default as the group's version.
+
+    The CloudFormation reference for AWS::AutoScaling::AutoScalingGroup
+    LaunchTemplateSpecification says of Version: "Specifying $Latest or $Default for the
+    template version number is not supported", and points to ``Fn::GetAtt``
+    LatestVersionNumber or DefaultVersionNumber instead. Hence an error, not a warning.
+    """
     specification = scope.template.at(group.properties, *group.launch_template_path)
     version = scope.template.text(specification, "Version")
     if version not in FLOATING_VERSIONS:
@@ -119,8 +125,8 @@ def _version(scope: Scope, group: AutoScalingGroup) -> Iterator[Finding]:
         FLOATING_VERSION,
         group.logical_id,
         f"it launches into a Capacity Block from launch template version {version!r}, which "
-        "changes when a version is created or made the default, and AWS asks for one version "
-        "for the whole reservation; set Version to "
+        "CloudFormation does not support as an Auto Scaling group's Version (and which moves "
+        "whenever a version is created or made the default); set Version to "
         f"{{'Fn::GetAtt': ['{template}', 'LatestVersionNumber']}} or a version number.",
         (*_PROPERTIES, *group.launch_template_path, "Version"),
     )

@@ -23,7 +23,7 @@ NO_TARGET = Rule(
     id="CB101",
     severity=Severity.ERROR,
     title="capacity-block market type without a CapacityReservationTarget EC2 accepts",
-    source=_sources.EKS_NODE_GROUPS,
+    source=_sources.EC2_CAPACITY_RESERVATION_SPECIFICATION,
     resource_types=_TYPES,
 )
 NO_INSTANCE_TYPE = Rule(
@@ -90,7 +90,22 @@ def check(scope: Scope) -> Iterator[Finding]:
 
 
 def _target(scope: Scope, template: LaunchTemplate) -> Iterator[Finding]:
-    """CB101: EC2 launches into a Capacity Block only when the reservation is targeted."""
+    """CB101: EC2 launches into a Capacity Block only when the reservation is targeted.
+
+    That a capacity-block launch template needs CapacityReservationTarget is the EKS user
+    guide's rule (:data:`~._sources.EKS_NODE_GROUPS`). What may stand next to the target
+    follows the EC2 API reference for CapacityReservationSpecification, the rule's source:
+    "You can only specify CapacityReservationPreference and CapacityReservationTarget if the
+    CapacityReservationPreference is capacity-reservations-only."
+
+    The launch template's own request shape, LaunchTemplateCapacityReservationSpecificationRequest
+    (and CloudFormation's AWS::EC2::LaunchTemplate CapacityReservationSpecification, which
+    repeats it), still says "You can specify only one option at a time", while listing
+    capacity-reservations-only ("only run in a Capacity Reservation or Capacity Reservation
+    group") among its values. The pages disagree, so the rule keeps the reading that cannot
+    reject a valid template: capacity-reservations-only next to a target passes; open or none
+    next to a target is an error under both pages.
+    """
     resolve = scope.template.at
     lead = "InstanceMarketOptions.MarketType is capacity-block but"
     specification = resolve(template.data, "CapacityReservationSpecification")
@@ -138,8 +153,8 @@ def _target(scope: Scope, template: LaunchTemplate) -> Iterator[Finding]:
             NO_TARGET,
             template.logical_id,
             f"CapacityReservationPreference {preference!r} next to a CapacityReservationTarget: "
-            "EC2 rejects a launch with both, and the preference would keep instances out of "
-            "the block; remove CapacityReservationPreference and keep the target.",
+            "EC2 accepts a preference beside a target only when it is capacity-reservations-only, "
+            "so it rejects this one; remove CapacityReservationPreference and keep the target.",
             (*_SPECIFICATION, "CapacityReservationPreference"),
         )
 

@@ -15,7 +15,7 @@ runs from (or ``~/.cfnlintrc``)::
 setting does the same). cfn-lint imports the module, so capblock-constructs must be installed in the
 environment cfn-lint runs from. Each rule ``CBnnn`` is the cfn-lint rule ``E9nnn``
 (errors) or ``W9nnn`` (warnings), in the 9xxx range cfn-lint reserves for users'
-rules; the message starts with the CB ID. ``--ignore-checks W9303`` and a resource's
+rules; the message starts with the CB ID. ``--ignore-checks W9305`` and a resource's
 ``Metadata: cfn-lint: config: ignore_checks`` work as for any cfn-lint rule.
 
 Rules that compare with a reservation or with the time read the CDK context file:
