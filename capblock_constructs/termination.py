@@ -47,7 +47,14 @@ kubectl handler runs ``helm pull <repository> --untar`` and ignores ``Chart``.""
 NTH_CHART_VERSION = "0.27.1"
 """The chart version installed by default (application version 1.25.1)."""
 
-NTH_SERVICE_ACCOUNT = "aws-node-termination-handler"
+NTH_RELEASE = "capblock-node-termination-handler"
+"""The Helm release, and the name of every object the chart creates (``fullnameOverride``).
+
+Not the chart's own name, which AWS's install instructions use as the release: the CDK's
+kubectl handler runs ``helm upgrade --install <release>`` and, on delete, ``helm uninstall``,
+so a release of that name would take over, and later remove, a handler the user installed."""
+
+NTH_SERVICE_ACCOUNT = NTH_RELEASE
 
 ASG_LIFECYCLE_PATTERN: Mapping[str, Any] = {
     "source": ["aws.autoscaling"],
@@ -318,6 +325,7 @@ class NodeTerminationHandlerQueue(Construct):
             "queueURL": self.queue.queue_url,
             "awsRegion": stack.region,
             "serviceAccount": {"create": True, "name": NTH_SERVICE_ACCOUNT},
+            "fullnameOverride": NTH_RELEASE,
         }
         chart_values.update(values or {})
         chart = cluster.add_helm_chart(
@@ -326,7 +334,7 @@ class NodeTerminationHandlerQueue(Construct):
             repository=NTH_CHART_REPOSITORY,
             version=chart_version,
             namespace=namespace,
-            release="aws-node-termination-handler",
+            release=NTH_RELEASE,
             values=chart_values,
         )
         # The pods must find their credentials on first start.

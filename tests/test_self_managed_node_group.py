@@ -1217,9 +1217,15 @@ def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
         "oci://public.ecr.aws/aws-ec2/helm/aws-node-termination-handler"
     )
     assert properties["Repository"].rsplit("/", 1)[1] == properties["Chart"]
+    # Not the release AWS's instructions install (the chart's name): upgrading or uninstalling
+    # ours must leave a handler the user installed alone, objects included.
+    assert properties["Release"] != "aws-node-termination-handler"
+    assert properties["Release"].startswith("capblock-")
     assert properties["Namespace"] == "kube-system"
     values = json.loads(joined(properties["Values"]))
     assert values["enableSqsTerminationDraining"] is True
+    # Every object the chart names from its fullname carries the release's name.
+    assert values["fullnameOverride"] == properties["Release"]
     (queue_id,) = of_type(in_app, "AWS::SQS::Queue")
     assert values["queueURL"] == f"<Ref:{queue_id}>"
     association = one(in_app, "AWS::EKS::PodIdentityAssociation")["Properties"]
