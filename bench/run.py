@@ -270,6 +270,14 @@ def _typed_value(hint: Any, value: Any) -> Any:
         structs = [option for option in options if _is_struct(option)]
         if structs:
             return structs[0](**_keyword_arguments(structs[0], value))
+        maps = [
+            typing.get_args(option)[1]
+            for option in options
+            if typing.get_origin(option) in {dict, collections.abc.Mapping}
+        ]
+        if maps:
+            # A map of strings (Lambda environment variables) may hold intrinsics as values.
+            return {key: _typed_value(maps[0], item) for key, item in value.items()}
         return value  # JSON-typed property (a policy document, an event pattern)
     if isinstance(value, list):
         items = [
