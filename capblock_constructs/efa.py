@@ -11,6 +11,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from ._warnings import warn
 from .errors import CapacityBlockError
 from .instance_types import describe_unknown_instance_type, instance_type_info
 from .launch_template import NetworkInterface
@@ -20,6 +21,28 @@ __all__ = ["MIN_VPC_CNI_VERSION_FOR_EFA_ONLY", "EfaSecurityGroup", "efa_network_
 MIN_VPC_CNI_VERSION_FOR_EFA_ONLY = "1.18.5"
 """The oldest Amazon VPC CNI that handles ``efa-only`` interfaces ("You must have VPC CNI
 version 1.18.5 or later for EFA-only interfaces", EKS user guide, node-efa)."""
+
+
+def warn_if_layout_unconfirmed(scope: Construct, instance_type: str) -> None:
+    """Warn on ``scope`` when the EFA layout for ``instance_type`` rests on unconfirmed numbers.
+
+    An interface on a network card the instance does not have fails every launch, and on
+    a Capacity Block that failure comes when the block starts; the warning says how to
+    check the numbers before then.
+    """
+    info = instance_type_info(instance_type)
+    if info is None or info.network_cards_confirmed:
+        return
+    warn(
+        scope,
+        "efa-layout-unconfirmed",
+        f"efa=True lays out {info.network_cards} network cards for {instance_type} (EFA on "
+        f"card 0: {'yes' if info.primary_card_efa else 'no'}), numbers no AWS-published "
+        "source confirms yet; before the block starts, check them with 'aws ec2 "
+        f"describe-instance-types --instance-types {instance_type} --query "
+        '"InstanceTypes[].NetworkInfo.[MaximumNetworkCards,EfaInfo]"\', since an interface '
+        "on a card the instance lacks fails every launch.",
+    )
 
 
 def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:

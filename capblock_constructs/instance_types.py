@@ -80,6 +80,15 @@ class InstanceTypeInfo:
     Defaults to yes. ``p6-b300.48xlarge`` and ``p6e-gb200.36xlarge`` are the
     exceptions: their card 0 is ENA only, so EFA interfaces go on cards 1-16.
     """
+    network_cards_confirmed: bool = True
+    """Whether an AWS-published source confirms :attr:`network_cards` and
+    :attr:`primary_card_efa`.
+
+    Defaults to yes. Where it does not (``trn2u.48xlarge``), a node group with EFA
+    warns at synth time: too many interfaces would make every launch fail when the
+    block starts, so the numbers must be checked against ``DescribeInstanceTypes``
+    before then.
+    """
     single_interface_cards: frozenset[int] = frozenset()
     """Network cards that accept only one interface (device index 0).
 
@@ -113,7 +122,9 @@ def _nvidia(
     )
 
 
-def _neuron(instance_type: str, cards: int, source: str) -> InstanceTypeInfo:
+def _neuron(
+    instance_type: str, cards: int, source: str, *, confirmed: bool = True
+) -> InstanceTypeInfo:
     return InstanceTypeInfo(
         instance_type=instance_type,
         accelerator="neuron",
@@ -121,6 +132,7 @@ def _neuron(instance_type: str, cards: int, source: str) -> InstanceTypeInfo:
         network_cards=cards,
         efa_supported=True,
         source=source,
+        network_cards_confirmed=confirmed,
     )
 
 
@@ -191,6 +203,7 @@ _TABLE: dict[str, InstanceTypeInfo] = {
             "type). UNCONFIRMED: 16 network cards with EFA on card 0, assumed from "
             "trn2.48xlarge, which has the same chips and 3.2 Tbps of EFA; the type is not in "
             "the vpc-cni table",
+            confirmed=False,
         ),
     )
 }

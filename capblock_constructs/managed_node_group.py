@@ -118,7 +118,7 @@ from .device_plugins import (
 from .device_plugins import (
     install_device_plugins as install_device_plugins_on,  # the option has the plain name
 )
-from .efa import EfaSecurityGroup, efa_network_interfaces
+from .efa import EfaSecurityGroup, efa_network_interfaces, warn_if_layout_unconfirmed
 from .errors import CapacityBlockError
 from .instance_types import InstanceTypeInfo, describe_unknown_instance_type, instance_type_info
 from .launch_template import (
@@ -550,6 +550,7 @@ class CapacityBlockManagedNodeGroup(Construct):
         if efa:
             try:
                 interfaces = efa_network_interfaces(block.instance_type)
+                warn_if_layout_unconfirmed(self, block.instance_type)
             except CapacityBlockError as error:
                 problems.add(f"efa=True: {'; '.join(error.problems)}")
 

@@ -40,7 +40,7 @@ from .device_plugins import (
 from .device_plugins import (
     install_device_plugins as install_device_plugins_on,  # the option has the plain name
 )
-from .efa import EfaSecurityGroup, efa_network_interfaces
+from .efa import EfaSecurityGroup, efa_network_interfaces, warn_if_layout_unconfirmed
 from .errors import CapacityBlockError
 from .instance_types import instance_type_info
 from .launch_template import (
@@ -393,6 +393,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
         if efa:
             try:
                 interfaces = efa_network_interfaces(block.instance_type)
+                warn_if_layout_unconfirmed(self, block.instance_type)
             except CapacityBlockError as error:
                 for problem in error.problems:
                     problems.add(problem)

@@ -63,7 +63,11 @@ from capblock_constructs.device_plugins import (
     NVIDIA_DEVICE_PLUGIN,
     NVIDIA_DEVICE_PLUGIN_LABEL,
 )
-from capblock_constructs.instance_types import InstanceTypeInfo
+from capblock_constructs.instance_types import (
+    InstanceTypeInfo,
+    instance_type_info,
+    known_instance_types,
+)
 from capblock_constructs.managed_node_group import (
     _AMI_TYPES,
     _REPAIR_ACTIONS,
@@ -847,6 +851,26 @@ def test_no_warnings_for_groups_set_up_as_aws_asks(future: Synth) -> None:
     # UltraServer groups included: the controller drains them before EC2 reclaims.
     for name in future.groups:
         assert not [w for w in future.warnings(name) if "capblock-constructs" in w], name
+
+
+def test_efa_on_a_type_whose_network_cards_are_unconfirmed_warns() -> None:
+    # Too many interfaces fail every launch, and on a block that happens when it starts; a
+    # layout from unconfirmed numbers must be pointed out at synth time, with the check.
+    (unconfirmed,) = [
+        name
+        for name in known_instance_types()
+        if not instance_type_info(name).network_cards_confirmed  # type: ignore[union-attr]
+    ]
+    group = _build(
+        capacity_block=block(instance_type=unconfirmed),
+        efa=True,
+        cluster_security_group_id=CLUSTER_SG,
+    )
+    assert _warning_ids(group) == {"capblock-constructs:efa-layout-unconfirmed"}
+    (text,) = [str(e.data) for e in group.node.metadata if e.type == "aws:cdk:warning"]
+    assert f"describe-instance-types --instance-types {unconfirmed}" in text
+    confirmed = _build(efa=True, cluster_security_group_id=CLUSTER_SG)
+    assert _warning_ids(confirmed) == set()
 
 
 def test_custom_ami_without_user_data_warns() -> None:
