@@ -333,3 +333,13 @@ def test_which_capblock_commands_start_jsii_is_as_the_readme_says(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "True"]
+
+
+def test_every_warning_id_is_in_the_readme_table() -> None:
+    from capblock_constructs._warnings import WARNING_IDS
+
+    text = README.read_text()
+    section = text[text.index("### Warnings") :]
+    section = section[: section.index("\n## ")]
+    listed = set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.MULTILINE))
+    assert listed == set(WARNING_IDS)
