@@ -84,7 +84,19 @@ def lookups_enabled(scope: Construct) -> bool:
     """False when ``CAPBLOCK_LOOKUPS=off`` or context ``capblock-constructs:lookups`` is false."""
     if os.environ.get(LOOKUPS_ENV, "").strip().lower() in _OFF:
         return False
-    flag = scope.node.try_get_context(LOOKUPS_CONTEXT_KEY)
+    return _context_switch(scope, LOOKUPS_CONTEXT_KEY)
+
+
+def context_file_enabled(scope: Construct) -> bool:
+    """False when context ``capblock-constructs:context-file`` is false: lookups are then
+    served from the App's context only, and nothing is read from or written to the file."""
+    return _context_switch(scope, CONTEXT_FILE_CONTEXT_KEY)
+
+
+def _context_switch(scope: Construct, key: str) -> bool:
+    """A context flag that is on unless set to false (a boolean, or "off"/"false"/"0"/"no",
+    as ``cdk synth -c key=false`` passes it)."""
+    flag = scope.node.try_get_context(key)
     if flag is None:
         return True
     if isinstance(flag, bool):
@@ -160,10 +172,19 @@ def cached_lookup(
     cached = scope.node.try_get_context(key)
     if cached is not None:
         return cached
-    if scope.node.try_get_context(CONTEXT_FILE_CONTEXT_KEY) is not False:
+    use_file = context_file_enabled(scope)
+    if use_file:
         on_disk = read_context_file(context_file()).get(key)
         if on_disk is not None:
             return on_disk
+    if not use_file and not lookups_enabled(scope):
+        # An app from capblock_constructs.testing: only the blocks it was given exist.
+        raise CapacityBlockError(
+            f"the App serves lookups from its context only ({CONTEXT_FILE_CONTEXT_KEY!r} = "
+            f"false, as capacity_block_app sets it) and it has no entry {key!r}; give the "
+            "block to capacity_block_app(blocks=[...]), or the entry in its context=.",
+            subject=subject,
+        )
     if not lookups_enabled(scope):
         # Not "pass it with --context": the CDK CLI splits a --context argument at its first
         # '=' (parseStringContextListToObject), and these keys hold several, so the entry
@@ -179,5 +200,6 @@ def cached_lookup(
             subject=subject,
         )
     value = fetch()
-    write_context_value(key, value)
+    if use_file:
+        write_context_value(key, value)
     return value

@@ -473,6 +473,20 @@ def test_lookups_off_still_serves_the_cache(
     assert lookup(make_app(context={KEY: expected_value(instanceCount=2)})).instance_count == 2
 
 
+@pytest.mark.parametrize("flag", [False, "false", "off"])
+def test_context_file_off_neither_reads_nor_writes_the_file(
+    ec2: StubbedEC2, tmp_path: Path, flag: object
+) -> None:
+    on_disk = {KEY: expected_value(instanceCount=2)}
+    (tmp_path / "cdk.context.json").write_text(json.dumps(on_disk))
+    add_reservation(ec2)
+
+    # Fetched (4 instances), not served from the file (2), and the file is left as it was.
+    app = make_app(context={"capblock-constructs:context-file": flag})
+    assert lookup(app).instance_count == 4
+    assert json.loads((tmp_path / "cdk.context.json").read_text()) == on_disk
+
+
 # -- AWS failures -------------------------------------------------------------------------
 
 

@@ -81,7 +81,7 @@ def test_a_block_not_given_fails_with_its_key_instead_of_calling_aws(
     monkeypatch.delenv("CAPBLOCK_LOOKUPS", raising=False)
     app = capacity_block_app(now=NOW, blocks=[BLOCK], account=ACCOUNT)
     key = reservation_context_key(ACCOUNT, "us-east-2", "cr-0123456789abcdef1")
-    with pytest.raises(CapacityBlockError, match="lookups are switched off") as failure:
+    with pytest.raises(CapacityBlockError, match="give the block to capacity_block_app") as failure:
         CapacityBlock.from_lookup(_stack(app), "cr-0123456789abcdef1")
     assert key in str(failure.value)
 
@@ -108,7 +108,7 @@ def test_a_cache_file_in_the_working_directory_is_not_read(
     assert list(decoy) == [key]
     (empty_directory / "cdk.context.json").write_text(json.dumps(decoy))
     app = capacity_block_app(now=NOW, blocks=[BLOCK], account=ACCOUNT)
-    with pytest.raises(CapacityBlockError, match="lookups are switched off") as failure:
+    with pytest.raises(CapacityBlockError, match="give the block to capacity_block_app") as failure:
         CapacityBlock.from_lookup(_stack(app), "cr-0123456789abcdef1")
     assert key in str(failure.value)
 
