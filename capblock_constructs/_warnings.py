@@ -17,8 +17,8 @@ WARNING_IDS = frozenset(
         # Node groups of one controller whose target sizes add up to more instances than
         # their Capacity Block reserves: the instances beyond its count can never launch.
         "capacity-block-over-committed",
-        # A second self-managed group on one cluster with its own termination-handler queue,
-        # which the cluster's one handler installation does not read.
+        # A self-managed group that feeds another termination-handler queue than the first
+        # group of its cluster, which the cluster's one handler installation does not read.
         "termination-queue-not-shared",
         # EFA interfaces laid out from a network-card count no AWS source confirms yet.
         "efa-layout-unconfirmed",

@@ -64,6 +64,11 @@ def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:
     subnet's addresses; they need VPC CNI
     :data:`MIN_VPC_CNI_VERSION_FOR_EFA_ONLY` or later.
 
+    For a type whose row is not confirmed by AWS
+    (:attr:`InstanceTypeInfo.network_cards_confirmed`, ``trn2u.48xlarge``), the
+    layout rests on assumed numbers: check them with ``DescribeInstanceTypes``
+    before the block starts (the node groups warn about it).
+
     Raises:
         CapacityBlockError: when the type has no EFA, or is not in the
             instance-type table (its network cards are then unknown).

@@ -14,7 +14,7 @@ from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from ._cluster_info import ClusterInfo, is_cluster_built_in_app, resolve_cluster_info
 from ._nag import acknowledge
@@ -50,20 +50,22 @@ from .launch_template import (
     RootVolume,
 )
 from .taints import NodeTaint, accelerator_taints
-from .termination import NTH_CHART_VERSION, NTH_MANAGED_TAG, NodeTerminationHandlerQueue
+from .termination import (
+    NTH_CHART_VERSION,
+    NTH_MANAGED_TAG,
+    NodeTerminationHandlerQueue,
+    installed_handler_chart,
+)
 
 __all__ = ["CapacityBlockSelfManagedNodeGroup"]
 
-# Per stack and cluster, the first group that created its own termination-handler queue
-# and the group that installed the handler. Groups are not joined to another group's queue
-# by themselves: the shared queue would live under that group, and removing the group (as
-# one does once its block has ended) would replace the queue and the handler's role under a
-# running handler. Weak keys, so an app done with its stacks keeps nothing alive.
-_OWN_QUEUES: weakref.WeakKeyDictionary[Stack, dict[str, CapacityBlockSelfManagedNodeGroup]] = (
-    weakref.WeakKeyDictionary()
-)
-_HANDLER_INSTALLS: weakref.WeakKeyDictionary[
-    Stack, dict[str, CapacityBlockSelfManagedNodeGroup]
+# Per app and cluster, the first self-managed group and the queue it feeds: one handler
+# installation reads one queue, so a later group of the cluster feeding another is warned
+# about. Groups are not joined to that queue by themselves: it may live under the first
+# group, and removing the group once its block has ended would replace the queue under a
+# running handler. Keyed by the app's root, weakly (jsii keeps constructs alive anyway).
+_CLUSTER_QUEUES: weakref.WeakKeyDictionary[
+    IConstruct, dict[str, tuple[CapacityBlockSelfManagedNodeGroup, NodeTerminationHandlerQueue]]
 ] = weakref.WeakKeyDictionary()
 
 
@@ -404,13 +406,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "rejects access entries; switch the cluster to API_AND_CONFIG_MAP, or pass "
                 "access_entry=False and map the node role in aws-auth."
             )
-        _check_handler_install(
-            cluster,
-            termination_handler,
-            install_termination_handler,
-            _HANDLER_INSTALLS.get(Stack.of(self), {}).get(_cluster_key(cluster)),
-            problems,
-        )
+        _check_handler_install(cluster, termination_handler, install_termination_handler, problems)
         problems.raise_if_any()
         assert info is not None
         assert image_id is not None
@@ -619,23 +615,23 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             self.termination_handler = NodeTerminationHandlerQueue(
                 self, "TerminationHandler", auto_scaling_group_names=[name]
             )
-            first = _OWN_QUEUES.setdefault(Stack.of(self), {}).setdefault(key, self)
-            if first is not self:
-                warn(
-                    self,
-                    "termination-queue-not-shared",
-                    f"{self.node.path} creates its own termination-handler queue, but "
-                    f"{first.node.path} on the same cluster already has one, and one "
-                    "aws-node-termination-handler installation reads one queue: the nodes of "
-                    "the group whose queue it does not read are not drained. Pass "
-                    f"termination_handler= the queue of {first.node.path} (or one "
-                    "NodeTerminationHandlerQueue built at the stack's root, given to every "
-                    "group) instead.",
-                )
+        queues = _CLUSTER_QUEUES.setdefault(self.node.root, {})
+        first, first_queue = queues.setdefault(key, (self, self.termination_handler))
+        if self.termination_handler is not first_queue:
+            warn(
+                self,
+                "termination-queue-not-shared",
+                f"{self.node.path} feeds the termination-handler queue "
+                f"{self.termination_handler.node.path}, but {first.node.path} on the same "
+                f"cluster feeds {first_queue.node.path}, and one aws-node-termination-handler "
+                "installation reads one queue: the nodes of the group whose queue it does not "
+                "read are not drained. Give every group of the cluster the same queue "
+                f"(termination_handler=, for example the one {first.node.path} feeds, or one "
+                "NodeTerminationHandlerQueue built at the stack's root).",
+            )
         # A second installation on the cluster is an error (_check_inputs).
         if install_termination_handler:
             assert isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
-            _HANDLER_INSTALLS.setdefault(Stack.of(self), {})[key] = self
             self.termination_handler.install_handler(
                 cluster, chart_version=chart_version, pod_identity_agent=pod_identity_agent
             )
@@ -738,25 +734,27 @@ def _check_handler_install(
     cluster: eks_v2.ICluster | eks.ICluster | eks_v2.Cluster | eks.Cluster,
     termination_handler: NodeTerminationHandlerQueue | None,
     install: bool,
-    installed_by: CapacityBlockSelfManagedNodeGroup | None,
     problems: Problems,
 ) -> None:
     if not install:
         return
-    if installed_by is not None and (
-        termination_handler is None or termination_handler.handler_role is None
-    ):
-        problems.add(
-            "install_termination_handler=True, but "
-            f"{installed_by.node.path} already installs aws-node-termination-handler on this "
-            "cluster, and one installation reads one queue; pass termination_handler="
-            f"the queue of {installed_by.node.path} and drop install_termination_handler here."
-        )
-    elif termination_handler is not None and termination_handler.handler_role is not None:
+    installed = (
+        installed_handler_chart(cluster)
+        if isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
+        else None
+    )
+    if termination_handler is not None and termination_handler.handler_role is not None:
         problems.add(
             "install_termination_handler=True, but the shared termination_handler queue "
             "already has aws-node-termination-handler installed, and one installation "
             "serves every node group feeding it; drop install_termination_handler."
+        )
+    elif installed is not None:
+        problems.add(
+            "install_termination_handler=True, but aws-node-termination-handler is already "
+            f"installed on this cluster ({installed.node.path}), and one installation reads "
+            "one queue; pass termination_handler= the queue it reads and drop "
+            "install_termination_handler here."
         )
     elif not is_cluster_built_in_app(cluster):
         problems.add(

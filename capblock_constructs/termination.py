@@ -23,7 +23,7 @@ from aws_cdk import aws_eks_v2 as eks_v2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from ._nag import acknowledge, finding_text
 from .errors import CapacityBlockError
@@ -55,6 +55,10 @@ kubectl handler runs ``helm upgrade --install <release>`` and, on delete, ``helm
 so a release of that name would take over, and later remove, a handler the user installed."""
 
 NTH_SERVICE_ACCOUNT = NTH_RELEASE
+
+# The chart's construct ID under the cluster (add_helm_chart names the child "chart-<id>"):
+# fixed, so that a second installation on one cluster is found and refused clearly.
+_NTH_CHART_ID = "NodeTerminationHandler"
 
 ASG_LIFECYCLE_PATTERN: Mapping[str, Any] = {
     "source": ["aws.autoscaling"],
@@ -286,6 +290,10 @@ class NodeTerminationHandlerQueue(Construct):
         ``kubectl_provider_options``), which adds Lambda functions and assets
         to the app.
 
+        ``values`` are merged into the chart's values section by section, as
+        Helm merges them; the Pod Identity association names the service
+        account they leave in ``serviceAccount.name``.
+
         The chart's own heartbeat option (``heartbeatInterval``) is left
         off: it would hold instances past the lifecycle hook's timeout, which
         the node group sizes so that instances terminate before EC2 reclaims
@@ -295,7 +303,8 @@ class NodeTerminationHandlerQueue(Construct):
             The role the handler's pods assume.
 
         Raises:
-            CapacityBlockError: the handler is already installed from this queue.
+            CapacityBlockError: the handler is already installed from this queue, or on
+                this cluster.
         """
         if self.handler_role is not None:
             raise CapacityBlockError(
@@ -303,7 +312,29 @@ class NodeTerminationHandlerQueue(Construct):
                 "installation serves every node group that feeds the queue, so install it once.",
                 subject=self.node.path,
             )
+        existing = installed_handler_chart(cluster)
+        if existing is not None:
+            raise CapacityBlockError(
+                "aws-node-termination-handler is already installed on this cluster "
+                f"({existing.node.path}) and reads one queue; feed that queue instead of "
+                "installing a second handler.",
+                subject=self.node.path,
+            )
         stack = Stack.of(self)
+        chart_values = _merged(
+            {
+                "enableSqsTerminationDraining": True,
+                "queueURL": self.queue.queue_url,
+                "awsRegion": stack.region,
+                "serviceAccount": {"create": True, "name": NTH_SERVICE_ACCOUNT},
+                "fullnameOverride": NTH_RELEASE,
+            },
+            values or {},
+        )
+        # The Pod Identity association must name the service account the chart runs as,
+        # whatever the given values made of it.
+        service_account = chart_values["serviceAccount"].get("name") or NTH_SERVICE_ACCOUNT
+        chart_values["serviceAccount"]["name"] = service_account
         role = iam.Role(
             self,
             "HandlerRole",
@@ -317,19 +348,11 @@ class NodeTerminationHandlerQueue(Construct):
             "PodIdentityAssociation",
             cluster_name=cluster.cluster_name,
             namespace=namespace,
-            service_account=NTH_SERVICE_ACCOUNT,
+            service_account=service_account,
             role_arn=role.role_arn,
         )
-        chart_values: dict[str, Any] = {
-            "enableSqsTerminationDraining": True,
-            "queueURL": self.queue.queue_url,
-            "awsRegion": stack.region,
-            "serviceAccount": {"create": True, "name": NTH_SERVICE_ACCOUNT},
-            "fullnameOverride": NTH_RELEASE,
-        }
-        chart_values.update(values or {})
         chart = cluster.add_helm_chart(
-            "NodeTerminationHandler",
+            _NTH_CHART_ID,
             chart="aws-node-termination-handler",
             repository=NTH_CHART_REPOSITORY,
             version=chart_version,
@@ -350,6 +373,26 @@ class NodeTerminationHandlerQueue(Construct):
             self.pod_identity_agent = agent
         self.handler_role = role
         return role
+
+
+def installed_handler_chart(cluster: IConstruct) -> IConstruct | None:
+    """The aws-node-termination-handler chart already installed on ``cluster`` in this app,
+    by a node group or :meth:`NodeTerminationHandlerQueue.install_handler`, if any."""
+    return cluster.node.try_find_child(f"chart-{_NTH_CHART_ID}")
+
+
+def _merged(defaults: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``defaults`` with ``overrides`` merged in, nested mappings key by key (as Helm merges
+    values), so that overriding one key of a section keeps the section's other keys."""
+    merged = {
+        key: dict(value) if isinstance(value, Mapping) else value for key, value in defaults.items()
+    }
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _runs_auto_mode(cluster: eks_v2.Cluster | eks.Cluster) -> bool:

@@ -1130,8 +1130,23 @@ def test_a_second_group_with_a_queue_of_its_own_warns() -> None:
     assert second.termination_handler is not first.termination_handler
     assert second.termination_handler.node.path == "OwnQueues/Second/TerminationHandler"
     (warning,) = queue_warnings(stack)
-    assert "OwnQueues/Second creates its own termination-handler queue" in warning
-    assert "termination_handler= the queue of OwnQueues/Nodes" in warning
+    assert (
+        "OwnQueues/Second feeds the termination-handler queue OwnQueues/Second/TerminationHandler, "
+        "but OwnQueues/Nodes on the same cluster feeds OwnQueues/Nodes/TerminationHandler"
+    ) in warning
+
+
+def test_a_group_with_its_own_queue_beside_a_stack_queue_warns() -> None:
+    # The recommended setup (one queue at the stack's root, given to every group) broken by
+    # one group that was not given it: its nodes would never be drained.
+    stack = make_stack(make_app(), "RootQueue")
+    cluster, vpc = imported_cluster(stack), imported_vpc(stack)
+    root_queue = NodeTerminationHandlerQueue(stack, "TerminationHandler")
+    node_group(stack, cluster=cluster, vpc=vpc, termination_handler=root_queue)
+    another_group(stack, "Forgotten", cluster, vpc)
+    (warning,) = queue_warnings(stack)
+    assert "RootQueue/Forgotten feeds the termination-handler queue" in warning
+    assert "RootQueue/Nodes on the same cluster feeds RootQueue/TerminationHandler" in warning
 
 
 def test_groups_that_share_a_queue_do_not_warn() -> None:
@@ -1178,26 +1193,69 @@ def test_groups_of_another_cluster_get_their_own_queue() -> None:
     assert queue_warnings(stack) == []
 
 
+def _kubectl(stack: Stack) -> eks_v2.KubectlProviderOptions:
+    return eks_v2.KubectlProviderOptions(
+        kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
+            stack, "Kubectl", "arn:aws:lambda:us-east-2:123456789012:layer:kubectl:1"
+        )
+    )
+
+
 def test_fails_to_install_the_handler_twice_on_one_cluster() -> None:
     stack = make_stack(make_app(), "InstallTwice")
     vpc = imported_vpc(stack)
-    cluster = in_app_cluster(
-        stack,
-        kubectl_provider_options=eks_v2.KubectlProviderOptions(
-            kubectl_layer=lambda_.LayerVersion.from_layer_version_arn(
-                stack, "Kubectl", "arn:aws:lambda:us-east-2:123456789012:layer:kubectl:1"
-            )
-        ),
-    )
+    cluster = in_app_cluster(stack, kubectl_provider_options=_kubectl(stack))
     node_group(stack, cluster=cluster, vpc=vpc, install_termination_handler=True)
     # A second installation would take over the first one's Helm release and read only its
-    # own queue; the error says which group installs it and what to pass instead.
+    # own queue; the error says where the handler is and what to pass instead.
     with pytest.raises(CapacityBlockError) as failure:
         another_group(stack, "Second", cluster, vpc, install_termination_handler=True)
     message = str(failure.value)
     assert message.startswith("InstallTwice/Second")
-    assert "InstallTwice/Nodes already installs aws-node-termination-handler" in message
+    assert (
+        "aws-node-termination-handler is already installed on this cluster "
+        "(InstallTwice/InAppCluster/chart-NodeTerminationHandler)"
+    ) in message
     assert "drop install_termination_handler here" in message
+
+
+def test_fails_to_install_beside_a_handler_installed_from_a_stack_queue() -> None:
+    app = make_app()
+    cluster_stack = make_stack(app, "ClusterStack")
+    cluster = in_app_cluster(cluster_stack, kubectl_provider_options=_kubectl(cluster_stack))
+    NodeTerminationHandlerQueue(cluster_stack, "TerminationHandler").install_handler(cluster)
+    # Another stack's group: the installed chart is found on the cluster, wherever it is.
+    nodes_stack = make_stack(app, "NodesStack")
+    with pytest.raises(CapacityBlockError) as failure:
+        node_group(
+            nodes_stack,
+            cluster=cluster,
+            vpc=imported_vpc(nodes_stack),
+            install_termination_handler=True,
+        )
+    assert "already installed on this cluster (ClusterStack/InAppCluster/" in str(failure.value)
+    # And the queue's own install refuses a second handler the same way.
+    with pytest.raises(CapacityBlockError, match="already installed on this cluster"):
+        NodeTerminationHandlerQueue(cluster_stack, "Another").install_handler(cluster)
+
+
+def test_handler_values_merge_and_keep_the_pod_identity_service_account() -> None:
+    stack = make_stack(make_app(), "Values")
+    cluster = in_app_cluster(stack, kubectl_provider_options=_kubectl(stack))
+    NodeTerminationHandlerQueue(stack, "TerminationHandler").install_handler(
+        cluster,
+        values={"serviceAccount": {"annotations": {"team": "ml"}}, "logLevel": "debug"},
+        pod_identity_agent=False,
+    )
+    template = synthesized(stack)
+    (chart,) = of_type(template, "Custom::AWSCDK-EKS-HelmChart").values()
+    values = json.loads(joined(chart["Properties"]["Values"]))
+    # One key of a section overridden, the section's other keys kept (as Helm merges values).
+    assert values["serviceAccount"]["annotations"] == {"team": "ml"}
+    assert values["serviceAccount"]["create"] is True
+    assert values["logLevel"] == "debug"
+    association = one(template, "AWS::EKS::PodIdentityAssociation")["Properties"]
+    assert association["ServiceAccount"] == values["serviceAccount"]["name"]
 
 
 def test_handler_chart_is_installed_in_queue_mode_with_pod_identity(
