@@ -267,7 +267,8 @@ class CapacityBlockController(Construct):
 
         :param instance_count: The block's instance count, for the warning when
             the groups on one block target more instances than it holds.
-            Defaults to the count of ``group.capacity_block``, if it has one.
+            Defaults to none: the group's target still counts toward its block,
+            whose count another group on it names.
         """
         self._register(
             group,
@@ -281,7 +282,7 @@ class CapacityBlockController(Construct):
                 drain_lead=drain_lead,
                 cluster_name=cluster_name,
                 nodegroup_name=nodegroup_name,
-                instance_count=_instance_count(group, instance_count),
+                instance_count=instance_count,
             ),
         )
         if self._managed_statement is None:
@@ -314,7 +315,8 @@ class CapacityBlockController(Construct):
 
         :param instance_count: The block's instance count, for the warning when
             the groups on one block target more instances than it holds.
-            Defaults to the count of ``group.capacity_block``, if it has one.
+            Defaults to none: the group's target still counts toward its block,
+            whose count another group on it names.
         """
         self._register(
             group,
@@ -327,7 +329,7 @@ class CapacityBlockController(Construct):
                 max_size=max_size,
                 drain_lead=drain_lead,
                 auto_scaling_group_name=auto_scaling_group_name,
-                instance_count=_instance_count(group, instance_count),
+                instance_count=instance_count,
             ),
         )
         stack = Stack.of(self)
@@ -592,16 +594,6 @@ class CapacityBlockController(Construct):
 
 
 _SHARED_ID = "CapacityBlockController"
-
-
-def _instance_count(group: IConstruct, given: int | None) -> int | None:
-    """The block's instance count: as given, else from the node group's ``capacity_block``."""
-    if given is not None:
-        return given
-    # Both node-group constructs keep their block as ``capacity_block``; anything else that
-    # registers without a count stays out of the over-commitment check.
-    count = getattr(getattr(group, "capacity_block", None), "instance_count", None)
-    return count if isinstance(count, int) and not isinstance(count, bool) else None
 
 
 def _check_period(value: Duration | timedelta | None, problems: Problems) -> timedelta:
