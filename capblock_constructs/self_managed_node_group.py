@@ -311,7 +311,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             self.device_plugins = install_device_plugins_on(
                 cluster,
                 instance_type=capacity_block.instance_type,
-                ami_type=self._device_plugin_ami_type(),
+                ami_type=self._eks_ami_type(),
                 efa=efa,
             )
         self.controller.add_auto_scaling_group(
@@ -357,13 +357,17 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             check_device_plugin_cluster(cluster, problems)
             plugins = device_plugins_for(
                 instance_type=block.instance_type,
-                ami_type=self._device_plugin_ami_type(),
+                ami_type=self._eks_ami_type(),
                 efa=efa,
             )
         node_labels = merge_labels(
             block, labels, problems, construct_labels=device_plugin_labels(plugins)
         )
-        node_taints = tuple(accelerator_taints(block.instance_type) if taints is None else taints)
+        node_taints = tuple(
+            accelerator_taints(block.instance_type, ami_type=self._eks_ami_type())
+            if taints is None
+            else taints
+        )
         lead, heartbeat = self._drain_timing(drain_lead, heartbeat_timeout, problems)
         check_not_ended(self, block, problems)
         target, maximum = check_sizes(block, desired_size, max_size, problems)
@@ -424,19 +428,22 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             device_plugins=plugins,
         )
 
-    def _device_plugin_ami_type(self) -> str | None:
-        """The EKS AMI type that tells the device plugins apart, or ``None`` for AL2023.
+    def _eks_ami_type(self) -> str | None:
+        """The EKS AMI type (``AmiType`` spelling) the nodes' image matches, or ``None`` when
+        neither the AMI nor the instance-type table names an accelerator.
 
-        Only Bottlerocket's NVIDIA images differ: they ship the NVIDIA plugin.
+        The accelerator rules shared with managed groups (default taints, device plugins)
+        read it: the accelerator for a type the table does not know, and whether the image
+        is Bottlerocket's NVIDIA variant, which ships the NVIDIA plugin.
         """
         info = instance_type_info(self.capacity_block.instance_type)
         accelerator = self.ami.accelerator or (info.accelerator if info else None)
-        if self.ami.operating_system != "bottlerocket" or accelerator != "nvidia":
+        if accelerator is None:
             return None
         architecture = self.ami.architecture or (info.architecture if info else "x86_64")
-        if architecture == "arm64":
-            return "BOTTLEROCKET_ARM_64_NVIDIA"
-        return "BOTTLEROCKET_x86_64_NVIDIA"
+        family = "BOTTLEROCKET" if self.ami.operating_system == "bottlerocket" else "AL2023"
+        cpu = "ARM_64" if architecture == "arm64" else "x86_64"
+        return f"{family}_{cpu}_{accelerator.upper()}"
 
     def _drain_timing(
         self,

@@ -1511,6 +1511,24 @@ def test_config_map_v1_cluster_maps_the_node_role_in_aws_auth() -> None:
     }
 
 
+def test_an_unknown_type_takes_its_accelerator_from_the_ami() -> None:
+    # A type newer than the table, on an AMI named NVIDIA: the nodes still need the GPU
+    # taint and the NVIDIA device plugin, as a managed group with an NVIDIA ami_type gets.
+    stack = make_stack(make_app(now=BEFORE_START), "NewType")
+    cluster = in_app_cluster(stack, kubectl_provider_options=_kubectl(stack))
+    group = node_group(
+        stack,
+        cluster=cluster,
+        capacity_block=block(instance_type="p9.48xlarge"),
+        ami=EksOptimizedAmi(accelerator="nvidia", architecture="x86_64"),
+        install_device_plugins=True,
+    )
+    assert group.device_plugins is not None
+    assert [plugin.chart for plugin in group.device_plugins.plugins] == [NVIDIA_DEVICE_PLUGIN.chart]
+    flags = node_config(synthesized(stack))["spec"]["kubelet"]["flags"]
+    assert "--register-with-taints=nvidia.com/gpu:NoSchedule" in flags
+
+
 def test_fails_for_an_unknown_instance_type_with_efa_and_no_ami_hint() -> None:
     message = failure_of(capacity_block=block(instance_type="p9.48xlarge"), efa=True)
     # Why the type is unknown comes first, then what each part needs instead.
