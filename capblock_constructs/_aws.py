@@ -6,18 +6,6 @@ from typing import Any
 
 from .errors import CapacityBlockError
 
-# Which command fills the cache depends on what was looked up; a caller that does not say
-# gets both, so no message sends the user to the wrong one.
-_ANY_FILL_COMMAND = (
-    "'capblock lookup <reservation-id>' for a Capacity Block, 'capblock lookup-cluster "
-    "<cluster-name>' for an EKS cluster"
-)
-
-
-def _fill(fill_command: str | None) -> str:
-    return f"'{fill_command}'" if fill_command else _ANY_FILL_COMMAND
-
-
 _ACCESS_CODES = frozenset(
     {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedException"}
 )
@@ -91,7 +79,7 @@ def describe_error(
     subject: str,
     action: str,
     not_found: str,
-    fill_command: str | None = None,
+    fill_command: str,
 ) -> CapacityBlockError:
     """Translate a boto3/botocore failure into a CapacityBlockError that says what to do.
 
@@ -100,7 +88,7 @@ def describe_error(
     :param action: The IAM action of the call, for example ``ec2:DescribeCapacityReservations``.
     :param not_found: The sentence to use when AWS reports the resource as unknown.
     :param fill_command: The ``capblock`` command that fills the cache entry where
-        credentials exist. Defaults to naming both lookup commands.
+        credentials exist.
     """
     from botocore.exceptions import (
         BotoCoreError,
@@ -123,7 +111,7 @@ def describe_error(
         return CapacityBlockError(
             "no usable AWS credentials were found. Sign in (for example 'aws sso login' and "
             "AWS_PROFILE=<profile>), or synthesize from the committed cdk.context.json with "
-            f"CAPBLOCK_LOOKUPS=off; the cache is filled by {_fill(fill_command)} where "
+            f"CAPBLOCK_LOOKUPS=off; the cache is filled by '{fill_command}' where "
             "credentials exist.",
             subject=subject,
         )
@@ -162,7 +150,7 @@ def describe_error(
             return CapacityBlockError(
                 f"the credentials are not allowed to call {action} ({code}). Grant it to the "
                 "identity that synthesizes (a read-only permission), or fill the cache "
-                f"elsewhere with {_fill(fill_command)}.",
+                f"elsewhere with '{fill_command}'.",
                 subject=subject,
             )
         if code in _CREDENTIAL_CODES:
@@ -194,13 +182,11 @@ def describe_error(
     )
 
 
-def caller_account(
-    *, region: str, profile: str | None, subject: str, fill_command: str | None = None
-) -> str:
+def caller_account(*, region: str, profile: str | None, subject: str, fill_command: str) -> str:
     """The account of the credentials in use (``sts:GetCallerIdentity``).
 
     :param fill_command: The command whose cache entry needs the account, named
-        in a failure's message. Defaults to naming both lookup commands.
+        in a failure's message.
     """
     from ._context_cache import note_aws_call
 

@@ -144,11 +144,13 @@ def describe_reservation(
     check_reservation_id(capacity_reservation_id)
     where = f"account {account}, region {region}" if account else f"region {region}"
     subject = f"Capacity Block {capacity_reservation_id} ({where})"
+    fill = fill_command(capacity_reservation_id, region, account)
     client = ec2_client(region=region, profile=profile, subject=subject)
     response = _call(
         client.describe_capacity_reservations,
         {"CapacityReservationIds": [capacity_reservation_id]},
         subject=subject,
+        fill=fill,
         action="ec2:DescribeCapacityReservations",
         not_found=(
             f"EC2 has no reservation {capacity_reservation_id} in {where}. Check the ID, that "
@@ -176,6 +178,7 @@ def describe_reservation(
             client.describe_capacity_blocks,
             {"CapacityBlockIds": [block_id]},
             subject=subject,
+            fill=fill,
             action="ec2:DescribeCapacityBlocks",
             not_found=f"EC2 has no Capacity Block {block_id} for this reservation in {where}",
         )
@@ -189,14 +192,22 @@ def describe_reservation(
 
 
 def _call(
-    method: Any, request: dict[str, Any], *, subject: str, action: str, not_found: str
+    method: Any,
+    request: dict[str, Any],
+    *,
+    subject: str,
+    fill: str,
+    action: str,
+    not_found: str,
 ) -> dict[str, Any]:
     note_aws_call()
     try:
         response: dict[str, Any] = method(**request)
         return response
     except Exception as exc:  # noqa: BLE001 - every AWS failure becomes one message
-        failure = describe_error(exc, subject=subject, action=action, not_found=not_found)
+        failure = describe_error(
+            exc, subject=subject, action=action, not_found=not_found, fill_command=fill
+        )
     # Raised outside the except block: users see one message, never a chained
     # botocore traceback (and the exception keeps no botocore objects alive).
     raise failure from None

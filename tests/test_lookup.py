@@ -528,6 +528,23 @@ def test_ec2_error_becomes_one_clear_error(
     assert not (tmp_path / "cdk.context.json").exists()
 
 
+def test_a_denied_lookup_names_the_command_that_fills_this_reservation(ec2: StubbedEC2) -> None:
+    ec2.stubber.add_client_error(
+        "describe_capacity_reservations",
+        service_error_code="UnauthorizedOperation",
+        http_status_code=403,
+        expected_params=REQUEST,
+    )
+
+    with pytest.raises(CapacityBlockError) as raised:
+        lookup()
+
+    # The key holds the stack's account, so the command names it (a shared block's owner
+    # may be another account).
+    command = f"capblock lookup {RESERVATION_ID} --region {REGION} --account {ACCOUNT}"
+    assert f"fill the cache elsewhere with '{command}'" in str(raised.value)
+
+
 def test_error_on_describe_capacity_blocks_names_that_action(ec2: StubbedEC2) -> None:
     add_reservation(ec2, CapacityBlockId=BLOCK_ID)
     ec2.stubber.add_client_error(
@@ -612,7 +629,11 @@ def test_real_client_factory_builds_an_ec2_client_for_the_region() -> None:
 )
 def test_describe_error_covers_every_kind_of_failure(failure: Exception, expected: str) -> None:
     error = _aws.describe_error(
-        failure, subject="Cluster c", action="eks:DescribeCluster", not_found="No such cluster"
+        failure,
+        subject="Cluster c",
+        action="eks:DescribeCluster",
+        not_found="No such cluster",
+        fill_command="capblock lookup-cluster c --region us-east-2",
     )
 
     assert expected in str(error)
@@ -622,7 +643,10 @@ def test_describe_error_covers_every_kind_of_failure(failure: Exception, expecte
 @pytest.mark.parametrize(
     ("fill_command", "named"),
     [
-        (None, ("'capblock lookup <reservation-id>'", "'capblock lookup-cluster <cluster-name>'")),
+        (
+            "capblock lookup cr-0123456789abcdef0 --region us-east-2",
+            ("'capblock lookup cr-0123456789abcdef0 --region us-east-2'",),
+        ),
         ("capblock lookup-cluster ml --region us-east-2", ("'capblock lookup-cluster ml",)),
     ],
 )
@@ -637,7 +661,7 @@ def test_describe_error_covers_every_kind_of_failure(failure: Exception, expecte
     ids=["no-credentials", "access-denied"],
 )
 def test_describe_error_names_the_command_that_fills_this_cache(
-    failure: Exception, fill_command: str | None, named: tuple[str, ...]
+    failure: Exception, fill_command: str, named: tuple[str, ...]
 ) -> None:
     message = str(
         _aws.describe_error(
@@ -656,7 +680,10 @@ def test_describe_error_names_the_command_that_fills_this_cache(
 def test_describe_error_passes_a_capacity_block_error_through() -> None:
     original = CapacityBlockError("already clear")
 
-    assert _aws.describe_error(original, subject="s", action="a", not_found="n") is original
+    assert (
+        _aws.describe_error(original, subject="s", action="a", not_found="n", fill_command="f")
+        is original
+    )
 
 
 @pytest.mark.parametrize(
