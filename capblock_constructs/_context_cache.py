@@ -177,15 +177,15 @@ def cached_lookup(
         on_disk = read_context_file(context_file()).get(key)
         if on_disk is not None:
             return on_disk
-    if not use_file and not lookups_enabled(scope):
-        # An app from capblock_constructs.testing: only the blocks it was given exist.
-        raise CapacityBlockError(
-            f"the App serves lookups from its context only ({CONTEXT_FILE_CONTEXT_KEY!r} = "
-            f"false, as capacity_block_app sets it) and it has no entry {key!r}; give the "
-            "block to capacity_block_app(blocks=[...]), or the entry in its context=.",
-            subject=subject,
-        )
     if not lookups_enabled(scope):
+        if not use_file:
+            # An app from capblock_constructs.testing: only the blocks it was given exist.
+            raise CapacityBlockError(
+                f"the App serves lookups from its context only ({CONTEXT_FILE_CONTEXT_KEY!r} "
+                f"= false, as capacity_block_app sets it) and it has no entry {key!r}; give "
+                "the block to capacity_block_app(blocks=[...]), or the entry in its context=.",
+                subject=subject,
+            )
         # Not "pass it with --context": the CDK CLI splits a --context argument at its first
         # '=' (parseStringContextListToObject), and these keys hold several, so the entry
         # can only come from a file: cdk.context.json, or the "context" object of cdk.json.
