@@ -11,6 +11,7 @@ from __future__ import annotations
 from aws_cdk import aws_ec2 as ec2
 from constructs import Construct
 
+from ._problems import Problems
 from ._warnings import warn
 from .errors import CapacityBlockError
 from .instance_types import describe_unknown_instance_type, instance_type_info
@@ -43,6 +44,23 @@ def warn_if_layout_unconfirmed(scope: Construct, instance_type: str) -> None:
         '"InstanceTypes[].NetworkInfo.[MaximumNetworkCards,EfaInfo]"\', since an interface '
         "on a card the instance lacks fails every launch.",
     )
+
+
+def checked_efa_interfaces(
+    scope: Construct, instance_type: str, problems: Problems
+) -> list[NetworkInterface] | None:
+    """A node group's EFA interfaces for ``instance_type``, for ``efa=True``.
+
+    What :func:`efa_network_interfaces` rejects becomes a problem of the node
+    group (``None`` is returned then); a layout from unconfirmed numbers warns.
+    """
+    try:
+        interfaces = efa_network_interfaces(instance_type)
+    except CapacityBlockError as error:
+        problems.add(f"efa=True: {'; '.join(error.problems)}")
+        return None
+    warn_if_layout_unconfirmed(scope, instance_type)
+    return interfaces
 
 
 def efa_network_interfaces(instance_type: str) -> list[NetworkInterface]:

@@ -118,8 +118,7 @@ from .device_plugins import (
 from .device_plugins import (
     install_device_plugins as install_device_plugins_on,  # the option has the plain name
 )
-from .efa import EfaSecurityGroup, efa_network_interfaces, warn_if_layout_unconfirmed
-from .errors import CapacityBlockError
+from .efa import EfaSecurityGroup, checked_efa_interfaces
 from .instance_types import InstanceTypeInfo, describe_unknown_instance_type, instance_type_info
 from .launch_template import (
     CapacityBlockLaunchTemplate,
@@ -546,13 +545,7 @@ class CapacityBlockManagedNodeGroup(Construct):
         validate_labels_and_taints(all_labels, chosen_taints, problems, eks_limits=True)
         repair = _check_node_repair(problems, node_repair)
 
-        interfaces: list[NetworkInterface] | None = None
-        if efa:
-            try:
-                interfaces = efa_network_interfaces(block.instance_type)
-                warn_if_layout_unconfirmed(self, block.instance_type)
-            except CapacityBlockError as error:
-                problems.add(f"efa=True: {'; '.join(error.problems)}")
+        interfaces = checked_efa_interfaces(self, block.instance_type, problems) if efa else None
 
         cluster_sg = cluster_security_group_id or _cluster_security_group_id(cluster)
         if (efa or security_groups) and cluster_sg is None:

@@ -40,8 +40,7 @@ from .device_plugins import (
 from .device_plugins import (
     install_device_plugins as install_device_plugins_on,  # the option has the plain name
 )
-from .efa import EfaSecurityGroup, efa_network_interfaces, warn_if_layout_unconfirmed
-from .errors import CapacityBlockError
+from .efa import EfaSecurityGroup, checked_efa_interfaces
 from .instance_types import instance_type_info
 from .launch_template import (
     RESERVATION_TAG_KEY,
@@ -83,7 +82,6 @@ class _CheckedInputs:
     labels: dict[str, str]
     taints: tuple[NodeTaint, ...]
     interfaces: list[NetworkInterface] | None
-    device_plugins: tuple[DevicePluginChart, ...]
 
 
 class CapacityBlockSelfManagedNodeGroup(Construct):
@@ -395,14 +393,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
                 "pre_bootstrap_script is set but Bottlerocket runs no user data scripts; use "
                 "Bottlerocket bootstrap containers, or operating_system='al2023'."
             )
-        interfaces: list[NetworkInterface] | None = None
-        if efa:
-            try:
-                interfaces = efa_network_interfaces(block.instance_type)
-                warn_if_layout_unconfirmed(self, block.instance_type)
-            except CapacityBlockError as error:
-                for problem in error.problems:
-                    problems.add(problem)
+        interfaces = checked_efa_interfaces(self, block.instance_type, problems) if efa else None
         mode = info.authentication_mode if info else None
         if access_entry is True and mode == "CONFIG_MAP":
             problems.add(
@@ -425,7 +416,6 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             labels=node_labels,
             taints=node_taints,
             interfaces=interfaces,
-            device_plugins=plugins,
         )
 
     def _eks_ami_type(self) -> str | None:
