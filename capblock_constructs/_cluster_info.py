@@ -190,6 +190,30 @@ def is_cluster_built_in_app(cluster: Any) -> bool:
     return isinstance(cluster, (eks_v2.Cluster, eks.Cluster))
 
 
+def check_helm_cluster(
+    cluster: Any, problems: Problems, *, option: str, charts: str, install_yourself: str
+) -> None:
+    """Add a problem when ``option`` asks to install Helm charts that ``cluster`` cannot take:
+    only a cluster built in this app, with a kubectl provider, installs charts from the app.
+
+    :param charts: What would be installed, for the message ("the Helm chart").
+    :param install_yourself: How to do without the option, ending the message.
+    """
+    if not is_cluster_built_in_app(cluster):
+        problems.add(
+            f"{option}=True needs a cluster built in this app (aws_eks_v2.Cluster or "
+            f"aws_eks.Cluster) to install {charts}; for an imported cluster "
+            f"{install_yourself}."
+        )
+    elif isinstance(cluster, eks_v2.Cluster) and cluster.kubectl_provider is None:
+        problems.add(
+            f"{option}=True, but the aws_eks_v2 cluster has no kubectl provider to install "
+            "Helm charts with; create the cluster with "
+            "kubectl_provider_options=eks_v2.KubectlProviderOptions(kubectl_layer=...), or "
+            f"{install_yourself}."
+        )
+
+
 def _try_attribute(cluster: Any, name: str) -> str | None:
     # An imported cluster throws when asked for an attribute it was not given.
     try:

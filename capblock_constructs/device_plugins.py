@@ -67,7 +67,7 @@ from aws_cdk import aws_eks as eks
 from aws_cdk import aws_eks_v2 as eks_v2
 from constructs import Construct
 
-from ._cluster_info import is_cluster_built_in_app
+from ._cluster_info import check_helm_cluster
 from ._problems import Problems
 from .taints import accelerator_of
 
@@ -324,32 +324,22 @@ class DevicePlugins:
         return device_plugin_labels(self.plugins)
 
 
-def check_device_plugin_cluster(
-    cluster: object, problems: Problems, *, option: str = "install_device_plugins"
-) -> None:
-    """Add a problem when Helm charts cannot be installed on ``cluster`` from this app.
-
-    :param option: The option's name, for the message.
-    """
+def check_device_plugin_cluster(cluster: object, problems: Problems) -> None:
+    """Add a problem when Helm charts cannot be installed on ``cluster`` from this app."""
     charts = ", ".join(
         f"{chart.chart} {chart.version} from {chart.repository}"
         for chart in (NVIDIA_DEVICE_PLUGIN, EFA_DEVICE_PLUGIN, NEURON_DEVICE_PLUGIN)
     )
-    if not is_cluster_built_in_app(cluster):
-        problems.add(
-            f"{option}=True needs a cluster built in this app (aws_eks_v2.Cluster or "
-            "aws_eks.Cluster) to install the device plugins' Helm charts; for an imported "
-            f"cluster install them yourself ({charts}; capblock_constructs.device_plugins has "
-            "their values and node labels), or drop "
-            f"{option}."
-        )
-    elif isinstance(cluster, eks_v2.Cluster) and cluster.kubectl_provider is None:
-        problems.add(
-            f"{option}=True, but the aws_eks_v2 cluster has no kubectl provider to install "
-            "Helm charts with; create the cluster with "
-            "kubectl_provider_options=eks_v2.KubectlProviderOptions(kubectl_layer=...), or "
-            f"install the device plugins yourself and drop {option}."
-        )
+    check_helm_cluster(
+        cluster,
+        problems,
+        option="install_device_plugins",
+        charts="the device plugins' Helm charts",
+        install_yourself=(
+            f"install them yourself ({charts}; capblock_constructs.device_plugins has their "
+            "values and node labels) and drop install_device_plugins"
+        ),
+    )
 
 
 def install_device_plugins(

@@ -16,7 +16,11 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct, IConstruct
 
-from ._cluster_info import ClusterInfo, is_cluster_built_in_app, resolve_cluster_info
+from ._cluster_info import (
+    ClusterInfo,
+    check_helm_cluster,
+    resolve_cluster_info,
+)
 from ._nag import acknowledge
 from ._node_group_checks import check_drain_lead, check_not_ended, check_sizes
 from ._node_labels import merge_labels, validate_labels_and_taints
@@ -753,18 +757,15 @@ def _check_handler_install(
             "one queue; pass termination_handler= the queue it reads and drop "
             "install_termination_handler here."
         )
-    elif not is_cluster_built_in_app(cluster):
-        problems.add(
-            "install_termination_handler=True needs a cluster built in this app "
-            "(aws_eks_v2.Cluster or aws_eks.Cluster) to install the Helm chart; for an "
-            "imported cluster install aws-node-termination-handler yourself with "
-            "enableSqsTerminationDraining=true and queueURL set to this node group's "
-            "termination queue URL."
-        )
-    elif isinstance(cluster, eks_v2.Cluster) and cluster.kubectl_provider is None:
-        problems.add(
-            "install_termination_handler=True, but the aws_eks_v2 cluster has no kubectl "
-            "provider to install Helm charts with; create the cluster with "
-            "kubectl_provider_options=eks_v2.KubectlProviderOptions(kubectl_layer=...), or "
-            "install aws-node-termination-handler yourself."
+    else:
+        check_helm_cluster(
+            cluster,
+            problems,
+            option="install_termination_handler",
+            charts="the Helm chart",
+            install_yourself=(
+                "install aws-node-termination-handler yourself with "
+                "enableSqsTerminationDraining=true and queueURL set to this node group's "
+                "termination queue URL"
+            ),
         )
