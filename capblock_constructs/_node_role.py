@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aws_cdk import aws_eks as eks
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -48,3 +49,16 @@ def default_node_role(scope: Construct, *, description: str) -> iam.Role:
         ],
     )
     return role
+
+
+def map_node_role(cluster: eks.Cluster, role: iam.IRole) -> None:
+    """Map ``role`` in the aws-auth ConfigMap of an ``aws_eks`` (v1) cluster of the app.
+
+    The username and groups are the ones EKS gives node roles (EKS user guide, "Apply
+    the aws-auth ConfigMap to your cluster"), so the nodes' kubelets can register.
+    """
+    cluster.aws_auth.add_role_mapping(
+        role,
+        username="system:node:{{EC2PrivateDNSName}}",
+        groups=["system:bootstrappers", "system:nodes"],
+    )

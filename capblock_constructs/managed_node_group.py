@@ -100,7 +100,7 @@ from constructs import Construct
 
 from ._node_group_checks import check_drain_lead, check_not_ended, check_sizes
 from ._node_labels import merge_labels, validate_labels_and_taints
-from ._node_role import default_node_role
+from ._node_role import default_node_role, map_node_role
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
 from ._time import as_timedelta
@@ -591,11 +591,7 @@ class CapacityBlockManagedNodeGroup(Construct):
         ):
             # The CDK owns aws-auth for its v1 clusters and would overwrite the
             # entry EKS adds for the node role, as eks.Nodegroup also handles.
-            cluster.aws_auth.add_role_mapping(
-                role,
-                username="system:node:{{EC2PrivateDNSName}}",
-                groups=["system:bootstrappers", "system:nodes"],
-            )
+            map_node_role(cluster, role)
         return role
 
     def _launch_template(

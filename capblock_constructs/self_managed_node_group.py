@@ -24,7 +24,7 @@ from ._cluster_info import (
 from ._nag import acknowledge
 from ._node_group_checks import check_drain_lead, check_not_ended, check_sizes
 from ._node_labels import merge_labels, validate_labels_and_taints
-from ._node_role import default_node_role
+from ._node_role import default_node_role, map_node_role
 from ._node_user_data import al2023_user_data, bottlerocket_user_data
 from ._problems import Problems
 from ._subnets import check_block_region, select_block_subnets
@@ -672,11 +672,7 @@ class CapacityBlockSelfManagedNodeGroup(Construct):
             # with the entry in place first, their kubelets register at once.
             self.auto_scaling_group.add_resource_dependency(self.access_entry)
         elif access_entry is None and mode == "CONFIG_MAP" and isinstance(cluster, eks.Cluster):
-            cluster.aws_auth.add_role_mapping(
-                self.node_role,
-                username="system:node:{{EC2PrivateDNSName}}",
-                groups=["system:bootstrappers", "system:nodes"],
-            )
+            map_node_role(cluster, self.node_role)
         elif access_entry is None:
             warn(
                 self,
