@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from .errors import CapacityBlockError
 
 if TYPE_CHECKING:
-    from constructs import Construct
+    from constructs import IConstruct
 
 NOW_CONTEXT_KEY = "capblock-constructs:now"
 
@@ -33,21 +33,38 @@ def parse_utc(value: str, *, what: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
-def now(scope: Construct) -> datetime:
+def utc_now() -> datetime:
+    """The current time in UTC, whole seconds: "now" when nothing pins it."""
+    return datetime.now(timezone.utc).replace(microsecond=0)
+
+
+def pinned_now(value: object, *, source: str = "", hint: str = "") -> datetime | None:
+    """A ``capblock-constructs:now`` context value as a UTC datetime; ``None`` when absent.
+
+    ``source`` names where the value was read (`` in cdk.json``, say) and ``hint`` adds
+    another way to pin the time to the error message.
+
+    :raises CapacityBlockError: when it is not an ISO 8601 timestamp string with an offset.
+    """
+    if value is None:
+        return None
+    what = f"context {NOW_CONTEXT_KEY!r}{source}"
+    if not isinstance(value, str):
+        raise CapacityBlockError(
+            f"{what} is {value!r}; set it to an ISO 8601 UTC timestamp string such as "
+            f"'2027-03-01T11:30:00Z'{hint}."
+        )
+    return parse_utc(value, what=what)
+
+
+def now(scope: IConstruct) -> datetime:
     """The current time in UTC, or the pinned time in context ``capblock-constructs:now``.
 
     Pinning makes synthesis reproducible: tests and release builds set the key
     so that templates do not depend on when they were synthesized.
     """
-    pinned = scope.node.try_get_context(NOW_CONTEXT_KEY)
-    if pinned is None:
-        return datetime.now(timezone.utc).replace(microsecond=0)
-    if not isinstance(pinned, str):
-        raise CapacityBlockError(
-            f"context {NOW_CONTEXT_KEY!r} is {pinned!r}; set it to an ISO 8601 UTC "
-            "timestamp string such as '2027-03-01T11:30:00Z'."
-        )
-    return parse_utc(pinned, what=f"context {NOW_CONTEXT_KEY!r}")
+    pinned = pinned_now(scope.node.try_get_context(NOW_CONTEXT_KEY))
+    return utc_now() if pinned is None else pinned
 
 
 def as_timedelta(value: object) -> timedelta | None:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import _reservation_lookup
+from . import _reservation_lookup, _time
 from ._context_cache import (
     ACCOUNT_ID_PATTERN,
     CONTEXT_FILE_NAME,
@@ -34,6 +34,7 @@ from ._context_cache import (
 )
 from ._ids import check_reservation_id
 from ._time import parse_utc
+from ._version import package_version
 from .capacity_block import CapacityBlock
 from .controller.runtime.phase import (
     DEFAULT_CONTROLLER_PERIOD,
@@ -133,22 +134,13 @@ def _whole_minutes(span: timedelta) -> int:
     return int(span.total_seconds()) // 60
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("capblock-constructs")
-    except PackageNotFoundError:
-        return "unknown"
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for ``capblock`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="capblock",
         description="Tools for capblock-constructs: EC2 Capacity Blocks for ML on Amazon EKS.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     lookup = commands.add_parser(
@@ -602,45 +594,30 @@ def _plan(args: argparse.Namespace, out: TextIO) -> int:
 # -- check -------------------------------------------------------------------------------
 
 
-def _check_context(path: Path | None) -> dict[str, Any]:
-    """The context file named by --context (which must exist), else ./cdk.context.json if any."""
-    if path is None:
-        return read_context_file(context_file())
-    if not path.is_file():
-        raise CapacityBlockError(
-            f"--context {path}: no such file; pass the cdk.context.json of the app, or leave "
-            "--context out to use ./cdk.context.json when there is one."
-        )
-    return read_context_file(path)
-
-
 def _check(args: argparse.Namespace, out: TextIO) -> int:
     # Imported here: the other commands do not need the rules or PyYAML.
-    from datetime import datetime, timezone
-
     from .rules import (
         RULES,
         Severity,
         TemplateError,
-        blocks_from_context,
         check_template,
         find_templates,
         load_template,
-        now_from_context,
     )
+    from .rules._context import from_context_file
     from .rules.report import format_json, format_sarif, format_text
 
-    context = _check_context(args.context)
-    where = f"--context {args.context}" if args.context else str(context_file())
-    try:
-        blocks = blocks_from_context(context)
-        pinned = now_from_context(context)
-    except CapacityBlockError as error:
-        raise CapacityBlockError(list(error.problems), subject=where) from None
-    if args.now is not None:
-        now = parse_utc(args.now, what="--now")
-    else:
-        now = pinned or datetime.now(timezone.utc).replace(microsecond=0)
+    # The context file named by --context (which must exist), else ./cdk.context.json if any.
+    if args.context is not None and not args.context.is_file():
+        raise CapacityBlockError(
+            f"--context {args.context}: no such file; pass the cdk.context.json of the app, or "
+            "leave --context out to use ./cdk.context.json when there is one."
+        )
+    blocks, pinned = from_context_file(
+        args.context or context_file(),
+        subject=f"--context {args.context}" if args.context else None,
+    )
+    now = parse_utc(args.now, what="--now") if args.now is not None else pinned or _time.utc_now()
     # Every readable template is checked, whatever else cannot be read; every unreadable
     # PATH and template is reported at the end, in one error (exit 2), after the findings.
     problems: list[str] = []

@@ -21,10 +21,9 @@ reason="..."))``.
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,8 @@ from aws_cdk import (
 )
 from constructs import IConstruct
 
+from . import _time
+from ._version import package_version
 from .capacity_block import CapacityBlock, require_capacity_block
 from .errors import CapacityBlockError
 from .rules import (
@@ -48,7 +49,6 @@ from .rules import (
     Severity,
     blocks_from_context,
     check_template,
-    now_from_context,
     rule,
 )
 
@@ -57,13 +57,6 @@ __all__ = ["PLUGIN_NAME", "CapacityBlockRulesPlugin", "construct_blocks"]
 PLUGIN_NAME = "capblock-constructs"
 """The plugin's name in the CDK's validation report; acknowledgements use
 ``capblock-constructs::<rule ID>``."""
-
-
-def _package_version() -> str:
-    try:
-        return importlib.metadata.version("capblock-constructs")
-    except importlib.metadata.PackageNotFoundError:  # a source tree that is not installed
-        return "0.0.0"
 
 
 @jsii.implements(IPolicyValidationPlugin, IPolicyValidationPluginBeta1)
@@ -113,7 +106,7 @@ class CapacityBlockRulesPlugin:
     @property
     def version(self) -> str:
         """The installed capblock-constructs version."""
-        return _package_version()
+        return package_version()
 
     @property
     def rule_ids(self) -> list[str]:
@@ -144,7 +137,7 @@ class CapacityBlockRulesPlugin:
         """The findings on these templates, with the blocks and the time of ``app``."""
         app_context = dict(app.node.get_all_context())
         blocks = {**blocks_from_context(app_context), **construct_blocks(app), **self._blocks}
-        now = self._now or now_from_context(app_context) or clock()
+        now = self._now or _time.now(app)
         findings: list[Finding] = []
         for path in template_paths:
             # The CDK writes JSON; a stack without resources is valid CDK output, with no
@@ -154,11 +147,6 @@ class CapacityBlockRulesPlugin:
                 check_template(template, template_path=str(path), blocks=blocks, now=now)
             )
         return findings
-
-
-def clock() -> datetime:
-    """The current time in UTC, whole seconds: "now" when nothing pins it."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 def construct_blocks(scope: IConstruct) -> dict[str, CapacityBlock]:

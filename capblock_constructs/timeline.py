@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from fractions import Fraction
@@ -29,7 +29,7 @@ from ._context_cache import (
 from ._ids import check_reservation_id
 from ._problems import Problems
 from ._reservation_lookup import RESERVATION_KIND
-from ._time import NOW_CONTEXT_KEY, format_duration, format_utc, parse_utc
+from ._time import NOW_CONTEXT_KEY, format_duration, format_utc, pinned_now
 from .capacity_block import CapacityBlock
 from .controller.runtime import phase
 from .errors import CapacityBlockError
@@ -506,7 +506,7 @@ def plan(
     problems.raise_if_any()
 
     data = read_context_file(path)
-    entries = _cached_blocks(data)
+    entries = _cache_entries(data)
     if not entries:
         missing = "does not exist" if not path.exists() else "holds no Capacity Block entries"
         problems.add(
@@ -582,7 +582,8 @@ class _Entry:
     block: CapacityBlock | None = field(default=None, compare=False)
 
 
-def _cached_blocks(data: dict[str, Any]) -> list[_Entry]:
+def _cache_entries(data: Mapping[str, Any]) -> list[_Entry]:
+    """The Capacity Block entries of the cache, by key; their values not yet parsed."""
     prefix = f"{KEY_PREFIX}:{RESERVATION_KIND}:"
     entries = []
     for key, value in sorted(data.items()):
@@ -604,9 +605,22 @@ def _cached_blocks(data: dict[str, Any]) -> list[_Entry]:
     return entries
 
 
-def _group_entries(entries: list[_Entry], problems: Problems) -> list[list[_Entry]]:
-    """Entries parsed into blocks, grouped by reservation and region."""
-    groups: dict[tuple[str, str], list[_Entry]] = {}
+def cached_blocks(data: Mapping[str, Any], problems: Problems) -> list[tuple[str, CapacityBlock]]:
+    """``(reservation ID, block)`` of every cached Capacity Block entry in ``data``, by key.
+
+    ``data`` is a parsed cdk.context.json (or an App's context); other keys are
+    ignored. Each entry whose value cannot be read as a block is added to ``problems``.
+    """
+    return [
+        (entry.reservation_id, entry.block)
+        for entry in _parsed(_cache_entries(data), problems)
+        if entry.block is not None
+    ]
+
+
+def _parsed(entries: list[_Entry], problems: Problems) -> list[_Entry]:
+    """The entries whose values read as blocks, with the block; the others go to problems."""
+    parsed = []
     for entry in entries:
         value = entry.value
         if isinstance(value, str):
@@ -618,15 +632,24 @@ def _group_entries(entries: list[_Entry], problems: Problems) -> list[list[_Entr
         except CapacityBlockError as error:
             _add_error(problems, error)
             continue
-        parsed = _Entry(
-            key=entry.key,
-            account=entry.account,
-            region=entry.region,
-            reservation_id=entry.reservation_id,
-            value=value,
-            block=block,
+        parsed.append(
+            _Entry(
+                key=entry.key,
+                account=entry.account,
+                region=entry.region,
+                reservation_id=entry.reservation_id,
+                value=value,
+                block=block,
+            )
         )
-        groups.setdefault((entry.region, entry.reservation_id), []).append(parsed)
+    return parsed
+
+
+def _group_entries(entries: list[_Entry], problems: Problems) -> list[list[_Entry]]:
+    """Entries parsed into blocks, grouped by reservation and region."""
+    groups: dict[tuple[str, str], list[_Entry]] = {}
+    for entry in _parsed(entries, problems):
+        groups.setdefault((entry.region, entry.reservation_id), []).append(entry)
     return list(groups.values())
 
 
@@ -690,12 +713,7 @@ def _pinned_now(data: dict[str, Any], path: Path) -> datetime | None:
         if isinstance(context, dict):
             sources.append((str(cdk_json), context.get(NOW_CONTEXT_KEY)))
     for source, value in sources:
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise CapacityBlockError(
-                f"context {NOW_CONTEXT_KEY!r} in {source} is {value!r}; set it to an ISO 8601 "
-                "UTC timestamp string such as '2027-03-01T11:30:00Z', or pass --now."
-            )
-        return parse_utc(value, what=f"context {NOW_CONTEXT_KEY!r} in {source}")
+        pinned = pinned_now(value, source=f" in {source}", hint=", or pass --now")
+        if pinned is not None:
+            return pinned
     return None

@@ -7,12 +7,14 @@ import shutil
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
 
+from capblock_constructs import _time
 from capblock_constructs.cli import main
 from capblock_constructs.rules import (
     blocks_from_context,
@@ -184,7 +186,7 @@ def test_context_defaults_to_the_working_directory(
 
 
 def test_now_comes_from_the_option_then_the_context_then_the_clock(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The case's scale-up is at 2031-02-28T23:00Z; the context pins now at 2031-03-01T00:00Z.
     template = case("CB401-fail")
@@ -195,11 +197,13 @@ def test_now_comes_from_the_option_then_the_context_then_the_clock(
     context = json.loads(CONTEXT.read_text())
     del context["capblock-constructs:now"]
     unpinned.write_text(json.dumps(context))
-    # The clock reads a time after 2031? Then the action is past; before, it is ahead. Either way
-    # the result must match what the clock says right now.
+    monkeypatch.setattr(_time, "utc_now", lambda: datetime(2031, 2, 1, tzinfo=timezone.utc))
     code, out, _ = run(capsys, template, "--context", str(unpinned))
-    assert ("CB401" in out) == (time.time() > 1929913200)  # 2031-02-28T23:00:00Z
-    assert code == (1 if "CB401" in out else 0)
+    assert (code, out.strip()) == (0, "no findings")
+    monkeypatch.setattr(_time, "utc_now", lambda: datetime(2031, 3, 1, tzinfo=timezone.utc))
+    code, out, _ = run(capsys, template, "--context", str(unpinned))
+    assert code == 1
+    assert "error CB401" in out
 
 
 # -- formats ---------------------------------------------------------------------------------

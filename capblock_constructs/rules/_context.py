@@ -10,15 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from .._context_cache import read_context_file
 from .._problems import Problems
-from .._time import NOW_CONTEXT_KEY, parse_utc
+from .._time import NOW_CONTEXT_KEY, pinned_now
 from ..capacity_block import CapacityBlock
 from ..errors import CapacityBlockError
-from ..timeline import _cached_blocks, _group_entries
+from ..timeline import cached_blocks
 
-__all__ = ["blocks_from_context", "now_from_context"]
+__all__ = ["blocks_from_context", "from_context_file", "now_from_context"]
 
 
 def blocks_from_context(context: Mapping[str, Any]) -> dict[str, CapacityBlock]:
@@ -32,17 +34,13 @@ def blocks_from_context(context: Mapping[str, Any]) -> dict[str, CapacityBlock]:
     :raises CapacityBlockError: listing every entry that cannot be read as a block.
     """
     problems = Problems("")
-    groups = _group_entries(_cached_blocks(dict(context)), problems)
+    cached = cached_blocks(context, problems)
     problems.raise_if_any()
     blocks: dict[str, CapacityBlock] = {}
-    for group in groups:
-        for entry in group:
-            block = entry.block
-            if block is None:
-                continue
-            known = blocks.get(entry.reservation_id)
-            if known is None or block.end > known.end:
-                blocks[entry.reservation_id] = block
+    for reservation_id, block in cached:
+        known = blocks.get(reservation_id)
+        if known is None or block.end > known.end:
+            blocks[reservation_id] = block
     return blocks
 
 
@@ -51,12 +49,20 @@ def now_from_context(context: Mapping[str, Any]) -> datetime | None:
 
     :raises CapacityBlockError: when the key is not an ISO 8601 timestamp string with an offset.
     """
-    value = context.get(NOW_CONTEXT_KEY)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise CapacityBlockError(
-            f"context {NOW_CONTEXT_KEY!r} is {value!r}; set it to an ISO 8601 UTC timestamp "
-            "string such as '2027-03-01T11:30:00Z'."
-        )
-    return parse_utc(value, what=f"context {NOW_CONTEXT_KEY!r}")
+    return pinned_now(context.get(NOW_CONTEXT_KEY))
+
+
+def from_context_file(
+    path: Path, *, subject: str | None = None
+) -> tuple[dict[str, CapacityBlock], datetime | None]:
+    """The blocks and the pinned time of a cdk.context.json; no blocks when there is no file.
+
+    :param subject: What the error names as the file's source; defaults to the path.
+    :raises CapacityBlockError: when the file cannot be read (the error names it), or
+        listing, under ``subject``, every entry that cannot be used.
+    """
+    context = read_context_file(path)  # its errors name the file
+    try:
+        return blocks_from_context(context), now_from_context(context)
+    except CapacityBlockError as error:
+        raise CapacityBlockError(list(error.problems), subject=subject or str(path)) from None

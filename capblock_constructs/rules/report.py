@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import Any
 
+from .._version import package_version
 from .finding import Finding, Rule, Severity
 
 __all__ = ["format_json", "format_sarif", "format_text"]
@@ -46,15 +47,6 @@ def format_json(findings: Sequence[Finding]) -> str:
     """One JSON array of :meth:`Finding.to_dict` objects (keys rule, severity, template,
     resource, message, path), in the order given."""
     return json.dumps([finding.to_dict() for finding in findings], indent=2)
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("capblock-constructs")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def _artifact_uri(template: str) -> str:
@@ -171,7 +163,7 @@ def format_sarif(findings: Sequence[Finding], rules: Sequence[Rule]) -> str:
                 "tool": {
                     "driver": {
                         "name": TOOL_NAME,
-                        "version": _version(),
+                        "version": package_version(),
                         "rules": descriptors,
                     }
                 },

@@ -11,16 +11,18 @@ import re
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from cfnlint.rules import CloudFormationLintRule, RuleMatch  # type: ignore[import-untyped]
 
-from ..._context_cache import CONTEXT_FILE_NAME, read_context_file
+from ... import _time
+from ..._context_cache import context_file
 from ...capacity_block import CapacityBlock
 from ...errors import CapacityBlockError
-from .. import Finding, Rule, Severity, blocks_from_context, check_template, now_from_context
+from .. import Finding, Rule, Severity, check_template
+from .._context import from_context_file
 
 CONTEXT_ENV = "CAPBLOCK_CONTEXT"
 """Environment variable naming the cdk.context.json to read; else ./cdk.context.json."""
@@ -62,7 +64,7 @@ _context_cache: dict[tuple[Path, int], LintContext] = {}
 def context_path() -> Path:
     """``$CAPBLOCK_CONTEXT`` when set, else cdk.context.json in the working directory."""
     named = os.environ.get(CONTEXT_ENV)
-    return Path(named) if named else Path.cwd() / CONTEXT_FILE_NAME
+    return Path(named) if named else context_file()
 
 
 def load_context() -> LintContext:
@@ -86,23 +88,12 @@ def load_context() -> LintContext:
     if cached is not None:
         return cached
     try:
-        context = read_context_file(path)  # its errors name the file
+        loaded = LintContext(*from_context_file(path))
     except CapacityBlockError as error:
         loaded = LintContext({}, problem=str(error))
-    else:
-        try:
-            loaded = LintContext(blocks_from_context(context), now_from_context(context))
-        except CapacityBlockError as error:
-            problem = CapacityBlockError(list(error.problems), subject=str(path))
-            loaded = LintContext({}, problem=str(problem))
     _context_cache.clear()
     _context_cache[(path, version)] = loaded
     return loaded
-
-
-def clock() -> datetime:
-    """The current time in UTC, whole seconds: "now" when the context pins none."""
-    return datetime.now(timezone.utc).replace(microsecond=0)
 
 
 # One template's findings, computed once for all the rule classes that cfn-lint runs on it.
@@ -119,7 +110,7 @@ def findings_for(cfn: Any) -> list[Finding]:
         cfn.template,
         template_path=str(cfn.filename or "-"),
         blocks=context.blocks,
-        now=context.now or clock(),
+        now=context.now or _time.utc_now(),
     )
     _last = (weakref.ref(cfn), findings)
     return findings
