@@ -24,6 +24,7 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from app import build_app
 from capblock_constructs.instance_types import instance_type_info
+from capblock_constructs.policy_validation import CapacityBlockRulesPlugin
 from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, EXAMPLE_RESERVATION_ID
 from tests.support import cfn_lint_errors
 
@@ -78,14 +79,31 @@ def example_app(nag_outdir: Path) -> App:
 
 
 @pytest.fixture(scope="module")
-def assembly(example_app: App, nag_outdir: Path) -> CloudAssembly:
-    """The example app synthesized once."""
-    try:
-        return example_app.synth()
-    except RuntimeError as failure:
-        report = nag_outdir / "validation-report.json"
-        details = report.read_text() if report.exists() else ""
-        pytest.fail(f"validation failed: {failure}\n{details}")
+def capblock_reports() -> list[tuple[list[str], Any]]:
+    """(template paths, report) of each run of the Capacity Block rules plugin in the synth."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def assembly(
+    example_app: App, nag_outdir: Path, capblock_reports: list[tuple[list[str], Any]]
+) -> CloudAssembly:
+    """The example app synthesized once, its Capacity Block rules plugin watched."""
+    validate = CapacityBlockRulesPlugin.validate
+
+    def watched(self: CapacityBlockRulesPlugin, context: Any) -> Any:
+        report = validate(self, context)
+        capblock_reports.append((list(context.template_paths), report))
+        return report
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(CapacityBlockRulesPlugin, "validate", watched)
+        try:
+            return example_app.synth()
+        except RuntimeError as failure:
+            report = nag_outdir / "validation-report.json"
+            details = report.read_text() if report.exists() else ""
+            pytest.fail(f"validation failed: {failure}\n{details}")
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +160,19 @@ def test_cdk_nag_and_builtin_validation_report_nothing(
         for violation in plugin.get("violations", [])
     ]
     assert violations == []
+
+
+def test_the_capacity_block_rules_ran_once_over_every_stack_without_finding(
+    assembly: CloudAssembly, capblock_reports: list[tuple[list[str], Any]]
+) -> None:
+    # The CDK's report file leaves out plugins that report nothing, so the plugin is watched.
+    ((paths, report),) = capblock_reports  # app.py registers the plugin once
+    assert report.plugin_version is not None
+    assert sorted(Path(path).name for path in paths) == sorted(
+        f"{stack.stack_name}.template.json" for stack in assembly.stacks
+    )
+    assert list(report.violations) == []
+    assert report.success is True
 
 
 def test_launch_template_example_uses_the_reservation(

@@ -2,9 +2,11 @@
 
 Most tests call the plugin's ``validate`` the way the CDK does, with the template paths
 and the app, over RULES' cases in tests/data/rules/cases: no synth. Three synths show it
-inside the CDK: through ``Validations.of(app).add_plugins`` (an error fails the synth, an
-acknowledged finding does not), through ``App(policy_validation_beta1=...)`` (a warning
-is reported and the synth goes on), and the example app, which must give no finding.
+inside the CDK: two through ``Validations.of(app).add_plugins`` (an error fails the synth,
+an acknowledged finding does not, and a warning made to fail still fails beside one), one
+through ``App(policy_validation_beta1=...)`` (a warning is reported and the synth goes
+on). That the example app gives no finding is asserted on its one synth in
+test_example_app.py.
 """
 
 from __future__ import annotations
@@ -19,9 +21,7 @@ import pytest
 from aws_cdk import Acknowledgment, App, Stack, Validations
 from aws_cdk.cloudformation_include import CfnInclude
 
-from app import build_app
-from capblock_constructs import CapacityBlockError, CapacityBlockLaunchTemplate
-from capblock_constructs import policy_validation as plugin_module
+from capblock_constructs import CapacityBlockError, CapacityBlockLaunchTemplate, _time
 from capblock_constructs.policy_validation import PLUGIN_NAME, CapacityBlockRulesPlugin
 from capblock_constructs.rules import (
     RULES,
@@ -34,7 +34,6 @@ from capblock_constructs.rules import (
 )
 from tests.support import block
 
-ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "data" / "rules" / "cases"
 CONTEXT = json.loads((CASES.parent / "cdk.context.json").read_text())
 CASE_FILES = sorted(CASES.glob("CB*-*.yaml"))
@@ -183,9 +182,9 @@ def test_now_comes_from_the_option_the_context_else_the_clock(
 
     assert in_the_past(cases_app)
     assert not in_the_past(cases_app, now=datetime(2031, 2, 1, tzinfo=timezone.utc))
-    monkeypatch.setattr(plugin_module, "clock", lambda: datetime(2031, 2, 1, tzinfo=timezone.utc))
+    monkeypatch.setattr(_time, "utc_now", lambda: datetime(2031, 2, 1, tzinfo=timezone.utc))
     assert not in_the_past(App())
-    monkeypatch.setattr(plugin_module, "clock", lambda: datetime(2031, 3, 1, tzinfo=timezone.utc))
+    monkeypatch.setattr(_time, "utc_now", lambda: datetime(2031, 3, 1, tzinfo=timezone.utc))
     assert in_the_past(App())
 
 
@@ -273,31 +272,3 @@ def test_a_warning_is_reported_and_the_synth_goes_on_through_the_beta1_api(
     report = _report(tmp_path)
     assert report["conclusion"] == "success"
     assert [(v["ruleName"], v["severity"]) for v in report["violations"]] == [("CB105", "warning")]
-
-
-def test_the_example_app_gives_no_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
-    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
-    context["capblock-constructs:now"] = "2026-11-26T00:00:00Z"
-    reports: list[Any] = []
-    validate_for_real = CapacityBlockRulesPlugin.validate
-
-    def spy(self: CapacityBlockRulesPlugin, context: Any) -> Any:
-        reports.append((list(context.template_paths), validate_for_real(self, context)))
-        return reports[-1][1]
-
-    monkeypatch.setattr(CapacityBlockRulesPlugin, "validate", spy)
-    app = App(
-        context=context,
-        analytics_reporting=False,
-        outdir=str(tmp_path),
-        builtin_cloud_formation_validation=False,
-    )
-    assembly = build_app(app).synth()
-    # build_app registers the plugin once, and it saw every stack of the example.
-    ((paths, report),) = reports
-    assert sorted(Path(path).name for path in paths) == sorted(
-        f"{stack.stack_name}.template.json" for stack in assembly.stacks
-    )
-    assert violations(report) == []
-    assert report.success is True

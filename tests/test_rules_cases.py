@@ -9,13 +9,12 @@ copied from the output.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
+from capblock_constructs._time import format_utc as utc
 from capblock_constructs.controller.runtime.phase import EC2_RECLAIM_LEAD
 from capblock_constructs.rules import (
     RULES,
@@ -27,10 +26,8 @@ from capblock_constructs.rules import (
     now_from_context,
     rule,
 )
+from tests.rules_support import CASES, CONTEXT
 
-DATA = Path(__file__).parent / "data" / "rules"
-CASES = DATA / "cases"
-CONTEXT = json.loads((DATA / "cdk.context.json").read_text())
 BLOCKS = blocks_from_context(CONTEXT)
 NOW = now_from_context(CONTEXT)
 
@@ -40,10 +37,6 @@ END = datetime(2031, 3, 17, 11, 30, tzinfo=timezone.utc)
 RECLAIM = END - EC2_RECLAIM_LEAD  # EC2 starts terminating instances 30 minutes before the end.
 SCALE_DOWN = datetime(2031, 3, 17, 10, 50, tzinfo=timezone.utc)  # the cases' scale-down action
 ACTION_DELAY = timedelta(minutes=2)  # "might be delayed for up to two minutes" (EC2 Auto Scaling)
-
-
-def utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -198,7 +191,9 @@ EXPECTED: dict[str, list[Expected]] = {
         Expected(
             "Group",
             (),
-            (utc(RECLAIM), "DesiredCapacity 0", utc(END - BLOCK.default_drain_lead)),
+            # The suggested time: 40 minutes before the end (EC2's 30-minute reclaim lead and
+            # 10 minutes to drain, the lead EKS itself scales managed node groups down with).
+            (utc(RECLAIM), "DesiredCapacity 0", utc(END - timedelta(minutes=40))),
         )
     ],
     "CB501": [

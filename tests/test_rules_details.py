@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from capblock_constructs._time import format_utc as utc
 from capblock_constructs.capacity_block import CapacityBlock
 from capblock_constructs.controller.runtime.phase import (
     EC2_RECLAIM_LEAD_ULTRASERVER,
@@ -43,10 +44,6 @@ ULTRA = CapacityBlock(
     ultraserver_type="u-p6e-gb200x72",
 )
 BLOCKS = {RESERVATION: BLOCK, ULTRA_RESERVATION: ULTRA}
-
-
-def utc(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def launch_template(**data: Any) -> dict[str, Any]:

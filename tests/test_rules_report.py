@@ -18,11 +18,9 @@ from capblock_constructs.rules import (
     now_from_context,
 )
 from capblock_constructs.rules.report import format_json, format_sarif, format_text
+from tests.rules_support import CASES, CONTEXT
 
-DATA = Path(__file__).parent / "data"
-CASES = DATA / "rules" / "cases"
-SARIF_SCHEMA = json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
-CONTEXT = json.loads((DATA / "rules" / "cdk.context.json").read_text())
+SARIF_SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 
 
 def case_findings(*names: str) -> list[Finding]:

@@ -18,10 +18,10 @@ from capblock_constructs.rules import (
     load_template,
     now_from_context,
 )
+from tests.rules_support import CONTEXT, RULES_DATA
 
-DATA = Path(__file__).parent / "data" / "rules"
 # A cloud assembly as `cdk synth` writes it (named cdk-out here: .gitignore ignores cdk.out/).
-CDK_OUT = DATA / "cdk-out"
+CDK_OUT = RULES_DATA / "cdk-out"
 
 SHORT_FORMS = """\
 Conditions:
@@ -187,7 +187,7 @@ VALUE = {
 
 
 def test_blocks_from_the_cache_entries() -> None:
-    blocks = blocks_from_context(json.loads((DATA / "cdk.context.json").read_text()))
+    blocks = blocks_from_context(CONTEXT)
     assert sorted(blocks) == ["cr-0123456789abcdef0", "cr-0fedcba9876543210"]
     block = blocks["cr-0123456789abcdef0"]
     assert block.instance_type == "p5.48xlarge"

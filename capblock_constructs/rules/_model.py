@@ -20,7 +20,6 @@ from typing import Any
 
 from .._time import parse_utc
 from ..capacity_block import CapacityBlock
-from ..controller.runtime.phase import GroupKind
 from ..errors import CapacityBlockError
 
 LAUNCH_TEMPLATE = "AWS::EC2::LaunchTemplate"
@@ -297,8 +296,6 @@ class LaunchTemplate:
     logical_id: str
     data: dict[str, Any]
     market_type: str | _Unknown | None
-    reservation_id: str | _Unknown | None
-    """``CapacityReservationTarget.CapacityReservationId``, resolved."""
     reservation_ref: Reference | None
     """The resource the reservation ID refers to, when it is a Ref inside the template."""
     instance_type: str | _Unknown | None
@@ -310,6 +307,18 @@ class LaunchTemplate:
         """Whether instances from it launch into a Capacity Block: the market type says so,
         or it targets a reservation the context knows as a Capacity Block."""
         return self.market_type == CAPACITY_BLOCK_MARKET or self.block is not None
+
+    @property
+    def wrong_market_type(self) -> str | None:
+        """What is wrong with its market type for a Capacity Block (``has no
+        InstanceMarketOptions.MarketType`` or ``has InstanceMarketOptions.MarketType 'spot'``);
+        None when it is ``capacity-block`` or not known here."""
+        market = self.market_type
+        if market is None:
+            return "has no InstanceMarketOptions.MarketType"
+        if isinstance(market, str) and market != CAPACITY_BLOCK_MARKET:
+            return f"has InstanceMarketOptions.MarketType {market!r}"
+        return None
 
 
 def launch_template(
@@ -323,16 +332,12 @@ def launch_template(
         data = {}
     reservation = template.at(data, "CapacityReservationSpecification", "CapacityReservationTarget")
     raw_id = template.at(reservation, "CapacityReservationId") if reservation else None
-    reservation_id = raw_id if raw_id is None or isinstance(raw_id, (str, _Unknown)) else UNKNOWN
     reservation_ref = raw_id if isinstance(raw_id, Reference) else None
-    if reservation_ref is not None:
-        reservation_id = UNKNOWN
-    block = blocks.get(reservation_id) if isinstance(reservation_id, str) else None
+    block = blocks.get(raw_id) if isinstance(raw_id, str) else None
     return LaunchTemplate(
         logical_id=logical_id,
         data=data,
         market_type=template.text(data, "InstanceMarketOptions", "MarketType"),
-        reservation_id=reservation_id,
         reservation_ref=reservation_ref,
         instance_type=template.text(data, "InstanceType"),
         block=block,
@@ -433,6 +438,61 @@ def group_of(template: Template, value: Any, groups: Mapping[str, AutoScalingGro
     return None
 
 
+# -- scheduled actions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduledAction:
+    """One ``AWS::AutoScaling::ScheduledAction`` of a group in the template."""
+
+    logical_id: str
+    group: str | None
+    """The group's logical ID; None when the action names a group not known here."""
+    start: datetime | Any
+    """``StartTime`` in UTC; None when absent, UNKNOWN when not known before deployment."""
+    recurring: bool | None
+    """Whether it has a ``Recurrence``; None when that is not known here."""
+    desired: int | Any
+    maximum: int | Any
+
+    @property
+    def scales_to_zero(self) -> bool | None:
+        """Whether the action leaves the group empty; None when its sizes are not known here."""
+        if self.desired == 0 or self.maximum == 0:
+            return True
+        if self.desired is UNKNOWN or self.maximum is UNKNOWN:
+            return None
+        return False
+
+    @property
+    def one_time_start(self) -> datetime | None:
+        """When a one-time action runs; None for recurring actions or an unknown time."""
+        if self.recurring is False and isinstance(self.start, datetime):
+            return self.start
+        return None
+
+
+def scheduled_actions(
+    template: Template, groups: Mapping[str, AutoScalingGroup]
+) -> tuple[ScheduledAction, ...]:
+    """Every scheduled action of the template, with the group it scales, in logical-ID order."""
+    found = []
+    for logical_id, properties in template.of_type(SCHEDULED_ACTION):
+        recurrence = template.at(properties, "Recurrence")
+        known = recurrence is not UNKNOWN and not isinstance(recurrence, Reference)
+        found.append(
+            ScheduledAction(
+                logical_id=logical_id,
+                group=group_of(template, properties.get("AutoScalingGroupName"), groups),
+                start=timestamp(template, properties.get("StartTime")),
+                recurring=recurrence is not None if known else None,
+                desired=template.integer(properties, "DesiredCapacity"),
+                maximum=template.integer(properties, "MaxSize"),
+            )
+        )
+    return tuple(found)
+
+
 # -- the lifecycle controller -----------------------------------------------------------------
 
 # Stands for a reference inside the controller's configuration JSON, so that the JSON parses
@@ -447,7 +507,6 @@ class ManagedGroup:
     """A node group the stack's Capacity Block controller sizes, from its ``Configuration``."""
 
     logical_id: str
-    kind: GroupKind | None
     drain_lead: timedelta | None
     """How long before the end the controller scales the group to zero, when the entry says."""
     period: timedelta | None
@@ -481,9 +540,7 @@ def controller_groups(template: Template) -> dict[str, ManagedGroup]:
                 if template.type_of(logical_id) in (NODE_GROUP, AUTO_SCALING_GROUP):
                     found.setdefault(
                         logical_id,
-                        ManagedGroup(
-                            logical_id=logical_id, kind=None, drain_lead=None, period=None
-                        ),
+                        ManagedGroup(logical_id=logical_id, drain_lead=None, period=None),
                     )
     return found
 
@@ -525,10 +582,6 @@ def _configured_groups(
     for entry in configuration["groups"]:
         if not isinstance(entry, dict):
             continue
-        try:
-            kind: GroupKind | None = GroupKind(entry.get("kind"))
-        except ValueError:
-            kind = None
         lead_seconds = entry.get("drainLeadSeconds")
         drain_lead = (
             timedelta(seconds=lead_seconds)
@@ -544,7 +597,7 @@ def _configured_groups(
                 continue
             for logical_id in _named_resources(template, name, resource_type, name_property):
                 found[logical_id] = ManagedGroup(
-                    logical_id=logical_id, kind=kind, drain_lead=drain_lead, period=period
+                    logical_id=logical_id, drain_lead=drain_lead, period=period
                 )
     return found
 

@@ -16,10 +16,12 @@ from ._model import (
     LaunchTemplate,
     ManagedGroup,
     Reference,
+    ScheduledAction,
     Template,
     auto_scaling_groups,
     controller_groups,
     launch_templates,
+    scheduled_actions,
 )
 from .finding import Finding, Rule
 
@@ -39,13 +41,14 @@ class Scope:
 
     template: Template
     template_path: str
-    blocks: Mapping[str, CapacityBlock]
     now: datetime | None
     launch_templates: dict[str, LaunchTemplate]
     groups: dict[str, AutoScalingGroup]
     """Every Auto Scaling group, by logical ID."""
     managed: dict[str, ManagedGroup]
     """Groups that a Capacity Block controller in the template sizes, by logical ID."""
+    actions: tuple[ScheduledAction, ...]
+    """Every scheduled action of the template, with the group it scales."""
 
     @classmethod
     def build(
@@ -58,14 +61,15 @@ class Scope:
     ) -> Scope:
         template = Template(body)
         templates = launch_templates(template, blocks)
+        groups = auto_scaling_groups(template, templates)
         return cls(
             template=template,
             template_path=template_path,
-            blocks=blocks,
             now=now,
             launch_templates=templates,
-            groups=auto_scaling_groups(template, templates),
+            groups=groups,
             managed=controller_groups(template),
+            actions=scheduled_actions(template, groups),
         )
 
     def finding(

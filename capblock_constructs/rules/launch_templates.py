@@ -216,17 +216,12 @@ def _block_mismatch(scope: Scope, template: LaunchTemplate) -> Iterator[Finding]
     block = template.block
     if block is None:
         return
-    market = template.market_type
-    if market is None or (isinstance(market, str) and market != CAPACITY_BLOCK_MARKET):
-        now = (
-            "has no InstanceMarketOptions.MarketType"
-            if market is None
-            else (f"has InstanceMarketOptions.MarketType {market!r}")
-        )
+    wrong = template.wrong_market_type
+    if wrong is not None:
         yield scope.finding(
             NO_MARKET_TYPE,
             template.logical_id,
-            f"it targets Capacity Block {block.capacity_reservation_id} but {now}; EC2 and EKS "
+            f"it targets Capacity Block {block.capacity_reservation_id} but {wrong}; EC2 and EKS "
             "launch into a Capacity Block only with the capacity-block market type, so set "
             "InstanceMarketOptions.MarketType to 'capacity-block'.",
             (*_DATA, "InstanceMarketOptions"),

@@ -10,13 +10,14 @@ from .._time import format_duration, format_utc
 from ..controller.runtime.phase import (
     DEFAULT_CONTROLLER_PERIOD,
     MIN_HEARTBEAT,
+    drain_time,
     worst_case_lateness,
 )
 from . import _sources
 from ._model import AUTO_SCALING_GROUP, LIFECYCLE_HOOK, TERMINATING, group_of
 from ._scope import Scope
 from .finding import Finding, Rule, Severity
-from .scheduled_actions import SCHEDULED_ACTION_DELAY, actions, scale_down_times
+from .scheduled_actions import SCHEDULED_ACTION_DELAY, scale_down_times
 
 DEFAULT_HEARTBEAT = timedelta(seconds=3600)
 """The heartbeat of a lifecycle hook that does not set ``HeartbeatTimeout`` (EC2 Auto Scaling)."""
@@ -34,22 +35,21 @@ RULES = (HEARTBEAT_TOO_LONG,)
 
 def check(scope: Scope) -> Iterator[Finding]:
     """Every CB5xx finding of the template."""
-    found = actions(scope)
     template = scope.template
     for logical_id, properties in template.of_type(LIFECYCLE_HOOK):
         group = group_of(template, properties.get("AutoScalingGroupName"), scope.groups)
         if group is not None:
-            yield from _hook(scope, found, group, logical_id, properties, ("Properties",))
+            yield from _hook(scope, group, logical_id, properties, ("Properties",))
     for group in scope.groups:
         hooks = template.items(scope.groups[group].properties, "LifecycleHookSpecificationList")
         for index, hook in enumerate(hooks if isinstance(hooks, list) else []):
             specification = template.resolve(hook)
             if isinstance(specification, dict):
                 path = ("Properties", "LifecycleHookSpecificationList", index)
-                yield from _hook(scope, found, group, group, specification, path)
+                yield from _hook(scope, group, group, specification, path)
 
 
-def _scale_down(scope: Scope, group: str, found: list[Any]) -> tuple[datetime, str] | None:
+def _scale_down(scope: Scope, group: str) -> tuple[datetime, str] | None:
     """When the group is scaled to zero at the latest, by the first thing that does it."""
     block = scope.groups[group].block
     assert block is not None
@@ -59,12 +59,12 @@ def _scale_down(scope: Scope, group: str, found: list[Any]) -> tuple[datetime, s
         lateness = worst_case_lateness(managed.period or DEFAULT_CONTROLLER_PERIOD)
         candidates.append(
             (
-                block.end - managed.drain_lead + lateness,
+                drain_time(block.end, managed.drain_lead) + lateness,
                 f"the controller's drain {format_duration(managed.drain_lead)} before the end, "
                 f"up to {format_duration(lateness)} late",
             )
         )
-    for start in scale_down_times(scope, group, found):
+    for start in scale_down_times(group, scope.actions):
         candidates.append(
             (
                 start + SCHEDULED_ACTION_DELAY,
@@ -77,7 +77,6 @@ def _scale_down(scope: Scope, group: str, found: list[Any]) -> tuple[datetime, s
 
 def _hook(
     scope: Scope,
-    found: list[Any],
     group: str,
     resource: str,
     properties: dict[str, Any],
@@ -92,7 +91,7 @@ def _hook(
     if seconds is not None and not isinstance(seconds, int):
         return
     heartbeat = DEFAULT_HEARTBEAT if seconds is None else timedelta(seconds=seconds)
-    scale_down = _scale_down(scope, group, found)
+    scale_down = _scale_down(scope, group)
     if scale_down is None:
         return
     moment, how = scale_down
@@ -100,7 +99,7 @@ def _hook(
         return
     left = block.reclaim_start - moment
     setting = (
-        "HeartbeatTimeout is not set, so it is 3600 s"
+        f"HeartbeatTimeout is not set, so it is {int(DEFAULT_HEARTBEAT.total_seconds())} s"
         if seconds is None
         else (f"HeartbeatTimeout is {seconds} s")
     )

@@ -14,7 +14,7 @@ from .._eks_limits import (
 )
 from ..capacity_block import CapacityBlock
 from . import _sources
-from ._model import CAPACITY_BLOCK_MARKET, CAPACITY_BLOCK_NODE_GROUP, NODE_GROUP, launch_template_of
+from ._model import CAPACITY_BLOCK_NODE_GROUP, NODE_GROUP, launch_template_of
 from ._scope import Scope
 from .finding import Finding, Rule, Severity
 
@@ -153,17 +153,12 @@ def _launch_template(
     launch_template = scope.launch_templates.get(target) if target else None
     if launch_template is None:
         return None
-    market = launch_template.market_type
-    if market is None or (isinstance(market, str) and market != CAPACITY_BLOCK_MARKET):
-        now = (
-            "has no InstanceMarketOptions.MarketType"
-            if market is None
-            else (f"has InstanceMarketOptions.MarketType {market!r}")
-        )
+    wrong = launch_template.wrong_market_type
+    if wrong is not None:
         yield scope.finding(
             NO_MARKET_TYPE,
             logical_id,
-            f"CapacityType is CAPACITY_BLOCK but its launch template {target} {now}, and EKS "
+            f"CapacityType is CAPACITY_BLOCK but its launch template {target} {wrong}, and EKS "
             "rejects a CAPACITY_BLOCK node group whose launch template lacks it; set "
             f"InstanceMarketOptions.MarketType to 'capacity-block' in {target}.",
             (*_PROPERTIES, "LaunchTemplate"),

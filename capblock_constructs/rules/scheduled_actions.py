@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from .._time import format_duration, format_utc
+from ..controller.runtime.phase import drain_time
 from . import _sources
-from ._model import AUTO_SCALING_GROUP, SCHEDULED_ACTION, UNKNOWN, group_of, timestamp
+from ._model import AUTO_SCALING_GROUP, SCHEDULED_ACTION, ScheduledAction
 from ._scope import Scope
 from .finding import Finding, Rule, Severity
 
@@ -67,57 +66,7 @@ NO_SCALE_DOWN = Rule(
 RULES = (PAST, SOON, SAME_TIME, LATE_SCALE_DOWN, NO_SCALE_DOWN)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Action:
-    """One ``AWS::AutoScaling::ScheduledAction`` of a group in the template."""
-
-    logical_id: str
-    group: str | None
-    """The group's logical ID; None when the action names a group not known here."""
-    start: datetime | Any
-    """``StartTime`` in UTC; None when absent, UNKNOWN when not known before deployment."""
-    recurring: bool | None
-    """Whether it has a ``Recurrence``; None when that is not known here."""
-    desired: int | Any
-    maximum: int | Any
-
-    @property
-    def scales_to_zero(self) -> bool | None:
-        """Whether the action leaves the group empty; None when its sizes are not known here."""
-        if self.desired == 0 or self.maximum == 0:
-            return True
-        if self.desired is UNKNOWN or self.maximum is UNKNOWN:
-            return None
-        return False
-
-    @property
-    def one_time_start(self) -> datetime | None:
-        """When a one-time action runs; None for recurring actions or an unknown time."""
-        if self.recurring is False and isinstance(self.start, datetime):
-            return self.start
-        return None
-
-
-def actions(scope: Scope) -> list[Action]:
-    """Every scheduled action of the template, with the group it scales."""
-    template = scope.template
-    found = []
-    for logical_id, properties in template.of_type(SCHEDULED_ACTION):
-        recurrence = template.at(properties, "Recurrence")
-        found.append(
-            Action(
-                logical_id=logical_id,
-                group=group_of(template, properties.get("AutoScalingGroupName"), scope.groups),
-                start=timestamp(template, properties.get("StartTime")),
-                recurring=None if not scope.known(recurrence) else recurrence is not None,
-                desired=template.integer(properties, "DesiredCapacity"),
-                maximum=template.integer(properties, "MaxSize"),
-            )
-        )
-    return found
-
-
-def scale_down_times(scope: Scope, group: str, found: list[Action]) -> list[datetime]:
+def scale_down_times(group: str, found: Sequence[ScheduledAction]) -> list[datetime]:
     """When one-time actions of ``group`` scale it to zero, earliest first."""
     return sorted(
         start
@@ -130,20 +79,19 @@ def scale_down_times(scope: Scope, group: str, found: list[Action]) -> list[date
 
 def check(scope: Scope) -> Iterator[Finding]:
     """Every CB4xx finding of the template."""
-    found = actions(scope)
     on_blocks = [
         action
-        for action in found
+        for action in scope.actions
         if action.group is not None and scope.groups[action.group].uses_capacity_block
     ]
     for action in on_blocks:
         yield from _start_time(scope, action)
         yield from _late_scale_down(scope, action)
     yield from _same_time(scope, on_blocks)
-    yield from _no_scale_down(scope, found)
+    yield from _no_scale_down(scope)
 
 
-def _start_time(scope: Scope, action: Action) -> Iterator[Finding]:
+def _start_time(scope: Scope, action: ScheduledAction) -> Iterator[Finding]:
     """CB401 and CB402: EC2 Auto Scaling rejects an action scheduled in the past."""
     now, start = scope.now, action.start
     if now is None or not isinstance(start, datetime):
@@ -171,11 +119,11 @@ def _start_time(scope: Scope, action: Action) -> Iterator[Finding]:
         )
 
 
-def _same_time(scope: Scope, on_blocks: list[Action]) -> Iterator[Finding]:
+def _same_time(scope: Scope, on_blocks: list[ScheduledAction]) -> Iterator[Finding]:
     """CB403: "A scheduled action must have a unique time value" within its group."""
-    first: dict[tuple[str, datetime], str] = {}
-    for action in sorted(on_blocks, key=lambda item: item.logical_id):
-        if action.group is None or not isinstance(action.start, datetime):
+    first: dict[tuple[str | None, datetime], str] = {}
+    for action in on_blocks:  # in logical-ID order, so the first one keeps its time
+        if not isinstance(action.start, datetime):
             continue
         key = (action.group, action.start)
         if key not in first:
@@ -191,7 +139,7 @@ def _same_time(scope: Scope, on_blocks: list[Action]) -> Iterator[Finding]:
         )
 
 
-def _late_scale_down(scope: Scope, action: Action) -> Iterator[Finding]:
+def _late_scale_down(scope: Scope, action: ScheduledAction) -> Iterator[Finding]:
     """CB404: scale to zero "more than 30 minutes before the ... end time" (60 for UltraServers)."""
     assert action.group is not None
     block = scope.groups[action.group].block
@@ -200,7 +148,7 @@ def _late_scale_down(scope: Scope, action: Action) -> Iterator[Finding]:
         return
     if start < block.reclaim_start:
         return
-    suggested = block.end - block.default_drain_lead
+    suggested = drain_time(block.end, block.default_drain_lead)
     yield scope.finding(
         LATE_SCALE_DOWN,
         action.logical_id,
@@ -214,8 +162,9 @@ def _late_scale_down(scope: Scope, action: Action) -> Iterator[Finding]:
     )
 
 
-def _no_scale_down(scope: Scope, found: list[Action]) -> Iterator[Finding]:
+def _no_scale_down(scope: Scope) -> Iterator[Finding]:
     """CB405: a group nothing scales to zero runs until EC2 reclaims its instances."""
+    found = scope.actions
     if any(action.group is None for action in found):
         # An action whose group is not known here may be the one that scales down.
         return
@@ -235,7 +184,9 @@ def _no_scale_down(scope: Scope, found: list[Action]) -> Iterator[Finding]:
             else " before EC2 starts reclaiming the block's instances"
         )
         example = (
-            f", for example at {format_utc(block.end - block.default_drain_lead)}" if block else ""
+            f", for example at {format_utc(drain_time(block.end, block.default_drain_lead))}"
+            if block
+            else ""
         )
         yield scope.finding(
             NO_SCALE_DOWN,
