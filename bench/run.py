@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache, partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,7 +56,6 @@ from aws_cdk import (  # noqa: E402
     CfnParameter,
     CfnResource,
     DefaultStackSynthesizer,
-    Environment,
     Stack,
     Token,
 )
@@ -64,31 +63,27 @@ from aws_cdk import aws_ec2 as ec2  # noqa: E402
 from aws_cdk import aws_eks_v2 as eks  # noqa: E402
 from botocore.stub import Stubber  # noqa: E402
 
-if TYPE_CHECKING:
-    from capblock_constructs import CapacityBlock
+from examples.environment import (  # noqa: E402
+    EXAMPLE_ACCOUNT,
+    EXAMPLE_CLUSTER_NAME,
+    EXAMPLE_CLUSTER_SECURITY_GROUP_ID,
+    EXAMPLE_ENV,
+    EXAMPLE_REGION,
+    EXAMPLE_RESERVATION_ID,
+    example_block,
+    example_context,
+)
 
 # capblock_constructs is imported inside the functions that use it, so that the baseline's
 # end-to-end process (see child()) never loads it: its import time belongs to the constructs.
 
-ACCOUNT = "123456789012"
-REGION = "us-east-2"
-ENV = Environment(account=ACCOUNT, region=REGION)
+# The example app's account, Region and reservation (examples/environment.py); the block is
+# the one the committed cdk.context.json caches (example_block()).
+ACCOUNT = EXAMPLE_ACCOUNT
+REGION = EXAMPLE_REGION
+ENV = EXAMPLE_ENV
 NOW = "2026-11-26T00:00:00Z"
-RESERVATION_ID = "cr-0a1b2c3d4e5f67890"
-
-
-@cache
-def example_block() -> CapacityBlock:
-    from capblock_constructs import CapacityBlock
-
-    return CapacityBlock(
-        capacity_reservation_id=RESERVATION_ID,
-        instance_type="p5.48xlarge",
-        availability_zone="us-east-2a",
-        instance_count=4,
-        start=datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc),
-        end=datetime(2031, 3, 17, 11, 30, tzinfo=timezone.utc),
-    )
+RESERVATION_ID = EXAMPLE_RESERVATION_ID
 
 
 # -- stacks -------------------------------------------------------------------------------
@@ -125,10 +120,10 @@ def _cluster(stack: Stack) -> eks.ICluster:
     return eks.Cluster.from_cluster_attributes(
         stack,
         "Cluster",
-        cluster_name="ml-training",
+        cluster_name=EXAMPLE_CLUSTER_NAME,
         cluster_endpoint="https://0123456789ABCDEF0123456789ABCDEF.gr7.us-east-2.eks.amazonaws.com",
         cluster_certificate_authority_data="LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
-        cluster_security_group_id="sg-0a1b2c3d4e5f67890",
+        cluster_security_group_id=EXAMPLE_CLUSTER_SECURITY_GROUP_ID,
     )
 
 
@@ -486,8 +481,8 @@ def stubbed_ec2(responses: int) -> Iterator[None]:
                 "CapacityReservations": [
                     {
                         "CapacityReservationId": RESERVATION_ID,
-                        "InstanceType": "p5.48xlarge",
-                        "AvailabilityZone": "us-east-2a",
+                        "InstanceType": block.instance_type,
+                        "AvailabilityZone": block.availability_zone,
                         "TotalInstanceCount": 0,
                         "State": "scheduled",
                         "ReservationType": "capacity-block",
@@ -551,20 +546,12 @@ RULES_CFN_LINT_MODULE = "capblock_constructs.rules.cfn_lint"
 GENERATED_UNITS = 40  # five resources each: 200
 
 
-def example_context() -> dict[str, Any]:
-    """What the CDK CLI passes the example app (cdk.json, then cdk.context.json), clock pinned."""
-    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
-    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
-    context["capblock-constructs:now"] = NOW
-    return context
-
-
 def synth_example(outdir: Path) -> Path:
     """The example app synthesized into ``outdir`` from the committed cache, as `make synth`."""
     from app import build_app
 
     app = App(
-        context=example_context(),
+        context=example_context(now=NOW),
         analytics_reporting=False,
         outdir=str(outdir),
         builtin_cloud_formation_validation=False,
@@ -581,9 +568,7 @@ def generated_template(units: int = GENERATED_UNITS) -> dict[str, Any]:
     every resource is one the rules read and cross-reference.
     """
     block = example_block()
-    scale_down = (block.end - (block.end - block.reclaim_start) * 4 / 3).strftime(
-        "%Y-%m-%dT%H:%M:%SZ"
-    )
+    scale_down = (block.end - block.default_drain_lead).strftime("%Y-%m-%dT%H:%M:%SZ")
     launch_data = {
         "InstanceType": block.instance_type,
         "InstanceMarketOptions": {"MarketType": "capacity-block"},
@@ -602,7 +587,7 @@ def generated_template(units: int = GENERATED_UNITS) -> dict[str, Any]:
         resources[f"Nodegroup{index}"] = {
             "Type": "AWS::EKS::Nodegroup",
             "Properties": {
-                "ClusterName": "ml-training",
+                "ClusterName": EXAMPLE_CLUSTER_NAME,
                 "NodeRole": f"arn:aws:iam::{ACCOUNT}:role/nodes",
                 "CapacityType": "CAPACITY_BLOCK",
                 "Subnets": ["subnet-0a1b2c3d4e5f60001"],
@@ -703,7 +688,7 @@ def rules_section(repeat: int) -> list[str]:
         "| cfn-lint alone / with the rules (s) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    context = example_context()
+    context = example_context(now=NOW)
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
         context_file = root / "cdk.context.json"

@@ -16,8 +16,9 @@ after one synth with credentials every later one (CI included) is offline:
 No ``availability-zones`` entry is needed: the VPC is not built here.
 Commit ``cdk.context.json`` afterwards. The example is not part of the
 example app (``app.py``), and its VPC and cluster are fictional: the test
-suite supplies their context. With your own values in the constants below,
-synthesize it on its own with ``cdk synth --app "python -m examples.existing_cluster"``.
+suite supplies their context. With your own values in the constant below and in
+``examples/environment.py``, synthesize it on its own with
+``cdk synth --app "python -m examples.existing_cluster"``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,16 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from capblock_constructs import CapacityBlock, CapacityBlockManagedNodeGroup
-from examples.environment import EXAMPLE_ENV, EXAMPLE_RESERVATION_ID
+from examples.environment import (
+    EXAMPLE_CLUSTER_NAME,
+    EXAMPLE_CLUSTER_SECURITY_GROUP_ID,
+    EXAMPLE_ENV,
+    EXAMPLE_RESERVATION_ID,
+)
 
-# A fictional VPC and cluster in the documentation account: replace them with yours.
+# A fictional VPC in the documentation account: replace it with yours (and the cluster's
+# name and security group in examples/environment.py).
 EXAMPLE_VPC_ID = "vpc-0a1b2c3d4e5f67890"
-EXAMPLE_CLUSTER_NAME = "ml-training"
-EXAMPLE_CLUSTER_SECURITY_GROUP_ID = "sg-0a1b2c3d4e5f67890"
 
 
 class ExistingClusterExampleStack(Stack):

@@ -17,8 +17,8 @@ from aws_cdk import aws_eks_v2 as eks
 from constructs import Construct
 
 from capblock_constructs import CapacityBlock, CapacityBlockSelfManagedNodeGroup
+from examples.environment import EXAMPLE_CLUSTER_NAME, EXAMPLE_CLUSTER_SECURITY_GROUP_ID
 
-EXAMPLE_CLUSTER_NAME = "ml-training"
 EXAMPLE_KUBERNETES_VERSION = "1.33"
 EXAMPLE_SERVICE_CIDR = "172.20.0.0/16"
 
@@ -52,7 +52,7 @@ class SelfManagedNodeGroupExampleStack(Stack):
             cluster_name=EXAMPLE_CLUSTER_NAME,
             cluster_endpoint="https://0123456789ABCDEF0123456789ABCDEF.gr7.us-east-2.eks.amazonaws.com",
             cluster_certificate_authority_data="LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==",
-            cluster_security_group_id="sg-0a1b2c3d4e5f67890",
+            cluster_security_group_id=EXAMPLE_CLUSTER_SECURITY_GROUP_ID,
             vpc=vpc,
         )
         nodes = CapacityBlockSelfManagedNodeGroup(

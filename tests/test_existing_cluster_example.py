@@ -10,86 +10,58 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
-from aws_cdk.assertions import Annotations, Match, Template
+from aws_cdk.assertions import Template
+from aws_cdk.cx_api import CloudAssembly, SynthesisMessageLevel
 
-from capblock_constructs import CapacityBlock
 from capblock_constructs.testing import capacity_block_app
-from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, EXAMPLE_RESERVATION_ID
+from examples.environment import EXAMPLE_ACCOUNT, EXAMPLE_REGION, example_block
 from examples.existing_cluster import EXAMPLE_VPC_ID, build_app
-from tests.support import cfn_lint_errors
+from tests.support import cfn_lint_errors, template_of, vpc_lookup_context
 
 BLOCK_ZONE_PRIVATE_SUBNET = "subnet-0a1b2c3d4e5f60001"
+NOW = datetime(2031, 3, 1, tzinfo=timezone.utc)
 
-VPC_CONTEXT_KEY = (
-    f"vpc-provider:account={EXAMPLE_ACCOUNT}:filter.vpc-id={EXAMPLE_VPC_ID}"
-    f":region={EXAMPLE_REGION}:returnAsymmetricSubnets=true"
-)
-
-
-def vpc_context_value(vpc_id: str, account: str) -> dict[str, Any]:
-    """What the CDK CLI caches for a VPC with public and private subnets in two zones."""
-
-    def subnet(number: int, zone: str) -> dict[str, str]:
-        return {
-            "subnetId": f"subnet-0a1b2c3d4e5f6000{number}",
-            "cidr": f"10.0.{number}.0/24",
-            "availabilityZone": zone,
-            "routeTableId": f"rtb-0a1b2c3d4e5f6000{number}",
-        }
-
-    return {
-        "vpcId": vpc_id,
-        "vpcCidrBlock": "10.0.0.0/16",
-        "ownerAccountId": account,
-        "availabilityZones": [],
-        "subnetGroups": [
-            {
-                "name": "Private",
-                "type": "Private",
-                "subnets": [
-                    subnet(1, "us-east-2a"),
-                    subnet(2, "us-east-2b"),
-                ],
-            },
-            {
-                "name": "Public",
-                "type": "Public",
-                "subnets": [
-                    subnet(3, "us-east-2a"),
-                    subnet(4, "us-east-2b"),
-                ],
-            },
+# What the CDK CLI caches for the example VPC: public and private subnets in two zones.
+VPC_CONTEXT = vpc_lookup_context(
+    account=EXAMPLE_ACCOUNT,
+    region=EXAMPLE_REGION,
+    vpc_id=EXAMPLE_VPC_ID,
+    subnet_groups={
+        "Private": [
+            (BLOCK_ZONE_PRIVATE_SUBNET, "us-east-2a"),
+            ("subnet-0a1b2c3d4e5f60002", "us-east-2b"),
         ],
-    }
-
-
-# The example reservation, as the repository's cdk.context.json caches it.
-BLOCK = CapacityBlock(
-    capacity_reservation_id=EXAMPLE_RESERVATION_ID,
-    instance_type="p5.48xlarge",
-    availability_zone="us-east-2a",
-    instance_count=4,
-    start=datetime(2031, 3, 3, 11, 30, tzinfo=timezone.utc),
-    end=datetime(2031, 3, 17, 11, 30, tzinfo=timezone.utc),
+        "Public": [
+            ("subnet-0a1b2c3d4e5f60003", "us-east-2a"),
+            ("subnet-0a1b2c3d4e5f60004", "us-east-2b"),
+        ],
+    },
 )
+(VPC_CONTEXT_KEY,) = VPC_CONTEXT
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> App:
     app = capacity_block_app(
-        now=datetime(2031, 3, 1, tzinfo=timezone.utc),
-        blocks=[BLOCK],
+        now=NOW,
+        # The example reservation, as the repository's cdk.context.json caches it.
+        blocks=[example_block()],
         account=EXAMPLE_ACCOUNT,
-        context={VPC_CONTEXT_KEY: vpc_context_value(EXAMPLE_VPC_ID, EXAMPLE_ACCOUNT)},
+        context=VPC_CONTEXT,
         outdir=str(tmp_path_factory.mktemp("cdk.out")),
         # cfn-lint checks the template below; the CDK's own validation would add 1.5 s.
         builtin_cloud_formation_validation=False,
     )
     return build_app(app)
+
+
+@pytest.fixture(scope="module")
+def assembly(app: App) -> CloudAssembly:
+    """The one synth of the app: the template and the warnings below are read from it."""
+    return app.synth()
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +71,22 @@ def stack(app: App) -> Stack:
     return found
 
 
-def test_nothing_is_left_to_look_up(app: App) -> None:
+@pytest.fixture(scope="module")
+def template(assembly: CloudAssembly, stack: Stack) -> Template:
+    # The app is synthesized already: this reads the assembly and checks the rules on it.
+    return template_of(stack)
+
+
+def test_nothing_is_left_to_look_up(assembly: CloudAssembly) -> None:
     # A missing key would make `cdk synth` reach for AWS: the two documented
     # entries are all the example needs.
-    assembly = app.synth()
     manifest = json.loads((Path(assembly.directory) / "manifest.json").read_text())
     assert [entry["key"] for entry in manifest.get("missing", [])] == []
 
 
-def test_the_node_group_uses_the_block_zone_subnet_of_the_looked_up_vpc(stack: Stack) -> None:
-    template = Template.from_stack(stack)
+def test_the_node_group_uses_the_block_zone_subnet_of_the_looked_up_vpc(
+    template: Template,
+) -> None:
     template.has_resource_properties(
         "AWS::EKS::Nodegroup",
         {
@@ -122,19 +100,19 @@ def test_the_node_group_uses_the_block_zone_subnet_of_the_looked_up_vpc(stack: S
     assert template.find_resources("AWS::EKS::Cluster") == {}
 
 
-def test_the_template_is_clean(stack: Stack) -> None:
-    template = Template.from_stack(stack)
+def test_the_template_is_clean(assembly: CloudAssembly, stack: Stack, template: Template) -> None:
     assert cfn_lint_errors(template) == []
-    warnings = Annotations.from_stack(stack).find_warning("*", Match.any_value())
-    assert [warning.entry.data for warning in warnings] == []
+    messages = assembly.get_stack_artifact(stack.artifact_id).messages
+    warnings = [m.entry.data for m in messages if m.level == SynthesisMessageLevel.WARNING]
+    assert warnings == []
 
 
 def test_the_first_synth_reports_the_vpc_lookup_for_the_cli_to_fill(
     tmp_path: Path,
 ) -> None:
     app = capacity_block_app(
-        now=datetime(2031, 3, 1, tzinfo=timezone.utc),
-        blocks=[BLOCK],
+        now=NOW,
+        blocks=[example_block()],
         account=EXAMPLE_ACCOUNT,
         outdir=str(tmp_path),
         builtin_cloud_formation_validation=False,

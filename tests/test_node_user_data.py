@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import email
 import sys
-from email.message import Message
-from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
 
 from capblock_constructs._cluster_info import ClusterInfo
 from capblock_constructs._node_labels import validate_labels_and_taints
@@ -21,6 +17,7 @@ from capblock_constructs._node_user_data import (
 from capblock_constructs._problems import Problems
 from capblock_constructs.errors import CapacityBlockError
 from capblock_constructs.taints import NodeTaint
+from tests.support import node_config, parts_of
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -42,19 +39,6 @@ TAINTS = (
     NodeTaint(key="nvidia.com/gpu", effect="NoSchedule"),
     NodeTaint(key="dedicated", value="training", effect="NoExecute"),
 )
-
-
-def parts_of(user_data: str) -> list[Message]:
-    message = email.message_from_string(user_data)
-    assert message.is_multipart()
-    assert message.get_content_type() == "multipart/mixed"
-    return [part for part in message.walk() if not part.is_multipart()]
-
-
-def node_config(user_data: str) -> dict[str, Any]:
-    (part,) = [p for p in parts_of(user_data) if p.get_content_type() == "application/node.eks.aws"]
-    document: dict[str, Any] = yaml.safe_load(part.get_payload())
-    return document
 
 
 def test_nodeconfig_carries_everything_nodeadm_needs_to_join() -> None:

